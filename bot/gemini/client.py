@@ -1,0 +1,124 @@
+"""The Gemini image client: one shared httpx pool, retries, typed outcomes, the key kept out of sight."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from bot.gemini.errors import (
+    GeminiError,
+    MalformedResponseError,
+    TimedOutError,
+    UnreachableError,
+    classify,
+    redact,
+)
+from bot.gemini.outcomes import Outcome
+from bot.gemini.request import ImageRequest
+from bot.gemini.response import parse_response
+from bot.gemini.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class GeminiClient:
+    """Calls `generateContent` for image models.
+
+    Args:
+        api_key: Sent as `x-goog-api-key`; never logged, never part of an error.
+        base_url: API root (`GEMINI_BASE_URL`), with or without a trailing `/v1beta`.
+        policy: Retry and timeout policy.
+        sleep: Waits between retries (tests pass a recording one).
+        rng: Jitter source.
+        max_connections: Size of the shared connection pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        max_connections: int = 64,
+    ) -> None:
+        self._key = api_key
+        root = base_url.rstrip("/")
+        self._root = root if root.endswith("/v1beta") else f"{root}/v1beta"
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"user-agent": "bananabot/0.1", "content-type": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"GeminiClient(root={self._root!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def generate(self, request: ImageRequest) -> Outcome:
+        """Run one request to a typed outcome.
+
+        Raises:
+            UnsupportedOptionError: the model can't do what was asked (nothing was sent).
+            GeminiError: no usable answer after the retries the policy allows.
+        """
+        spec = request.validate()
+        body = await asyncio.to_thread(request.encode)
+        url = f"{self._root}/models/{spec.id}:generateContent"
+        policy = self.policy
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = policy.deadline - (time.monotonic() - started)
+            try:
+                response = await self._http.post(
+                    url,
+                    content=body,
+                    headers={"x-goog-api-key": self._key},
+                    timeout=httpx.Timeout(
+                        max(min(policy.attempt_timeout, remaining), 0.001), connect=policy.connect_timeout
+                    ),
+                )
+                if response.status_code == 200:
+                    return await asyncio.to_thread(
+                        parse_response, response.content, spec=spec, size=request.size, attempts=attempt
+                    )
+                error = classify(response.status_code, response.content, secret=self._key)
+            except MalformedResponseError as exc:
+                error = exc
+            except httpx.TimeoutException as exc:
+                error = TimedOutError(f"{type(exc).__name__} after {time.monotonic() - started:.1f}s")
+            except httpx.TransportError as exc:
+                error = UnreachableError(redact(f"{type(exc).__name__}: {exc}", self._key))
+            error.attempts = attempt
+            delay = self._next_delay(error, attempt, started)
+            if delay is None:
+                log.warning(
+                    "gemini %s failed after %d attempt(s): %s %s", spec.id, attempt, type(error).__name__, error.detail
+                )
+                raise error
+            log.info("gemini %s attempt %d: %s; retrying in %.2fs", spec.id, attempt, type(error).__name__, delay)
+            await self._sleep(delay)
+
+    def _next_delay(self, error: GeminiError, attempt: int, started: float) -> float | None:
+        policy = self.policy
+        if not error.retryable or attempt >= policy.max_attempts:
+            return None
+        delay = policy.backoff(attempt, self._rng, at_least=error.retry_after)
+        if time.monotonic() - started + delay >= policy.deadline:
+            return None
+        return delay

@@ -1,0 +1,130 @@
+"""Contents and parts exactly as Gemini sends them, thought signatures kept as their raw bytes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Role = Literal["user", "model"]
+
+
+def b64decode_any(value: str) -> bytes:
+    """Decode standard or URL-safe base64, padded or not (proto3 JSON accepts all four)."""
+    cleaned = value.strip().replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("invalid base64") from exc
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _field(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
+    return obj[camel] if camel in obj else obj.get(snake)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a content: text or an inline image, maybe a thought, maybe signed.
+
+    Attributes:
+        text: Text of a text part.
+        mime_type: MIME type of an inline image.
+        data: Decoded image bytes of an inline image.
+        thought: True for the model's thinking (interim text or draft images).
+        signature: Decoded `thoughtSignature` bytes, sent back unchanged on the next turn.
+    """
+
+    text: str | None = None
+    mime_type: str | None = None
+    data: bytes | None = None
+    thought: bool = False
+    signature: bytes | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return self.data is not None
+
+    @classmethod
+    def image(cls, data: bytes, mime_type: str) -> Part:
+        return cls(mime_type=mime_type, data=data)
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        if self.data is not None:
+            wire["inlineData"] = {
+                "mimeType": self.mime_type or "application/octet-stream",
+                "data": b64encode(self.data),
+            }
+        else:
+            wire["text"] = self.text or ""
+        if self.thought:
+            wire["thought"] = True
+        if self.signature is not None:
+            wire["thoughtSignature"] = b64encode(self.signature)
+        return wire
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, Any]) -> Part:
+        inline = _field(wire, "inlineData", "inline_data")
+        signature = _field(wire, "thoughtSignature", "thought_signature")
+        decoded_sig = b64decode_any(signature) if isinstance(signature, str) and signature else None
+        thought = bool(wire.get("thought", False))
+        if isinstance(inline, Mapping):
+            return cls(
+                mime_type=str(_field(inline, "mimeType", "mime_type") or "application/octet-stream"),
+                data=b64decode_any(str(inline.get("data") or "")),
+                thought=thought,
+                signature=decoded_sig,
+            )
+        return cls(text=str(wire.get("text") or ""), thought=thought, signature=decoded_sig)
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """A turn of the conversation: who spoke and their parts, in order."""
+
+    role: Role
+    parts: tuple[Part, ...]
+
+    @classmethod
+    def user(cls, text: str, images: tuple[tuple[bytes, str], ...] = ()) -> Content:
+        """A user turn: reference images first, then the instruction (Google's samples use this order)."""
+        parts = tuple(Part.image(data, mime) for data, mime in images)
+        return cls(role="user", parts=(*parts, Part(text=text)) if text else parts)
+
+    @property
+    def images(self) -> tuple[Part, ...]:
+        """Non-thought images: what the model delivered (thought images are drafts)."""
+        return tuple(p for p in self.parts if p.is_image and not p.thought)
+
+    @property
+    def text(self) -> str:
+        """Non-thought text, joined."""
+        return "\n".join(p.text for p in self.parts if p.text and not p.thought and not p.is_image).strip()
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"role": self.role, "parts": [p.to_wire() for p in self.parts]}
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, Any], *, default_role: Role = "model") -> Content:
+        role = wire.get("role") or default_role
+        if role not in ("user", "model"):
+            raise ValueError(f"unknown role {role!r}")
+        parts = wire.get("parts") or []
+        return cls(role=role, parts=tuple(Part.from_wire(p) for p in parts if isinstance(p, Mapping)))
+
+    def to_json(self) -> str:
+        """Serialize for storage; `from_json` gives back an equal Content, signatures byte-exact."""
+        return json.dumps(self.to_wire(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Content:
+        return cls.from_wire(json.loads(raw))
