@@ -1,0 +1,36 @@
+"""Local files as attachments: declared type and size from the file system, read lazily."""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.images import ImageRejected, human_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LocalImage:
+    """An image file named with /attach."""
+
+    path: Path
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    @property
+    def declared_mime(self) -> str | None:
+        return mimetypes.guess_type(self.path.name)[0]
+
+    @property
+    def declared_size(self) -> int | None:
+        return self.path.stat().st_size
+
+    async def read(self, max_bytes: int) -> bytes:
+        size = self.path.stat().st_size
+        if size > max_bytes:
+            raise ImageRejected(
+                "too_large", f"“{self.filename}” is {human_bytes(size)}; the limit is {human_bytes(max_bytes)}."
+            )
+        return self.path.read_bytes()

@@ -1,0 +1,161 @@
+"""The `bananabot` command: run, chat, doctor, quota, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.adapter import load_adapters
+from bot.config import Settings
+from bot.logs import configure_logging
+from bot.services import Services, build_services
+
+EXIT_NOT_CONFIGURED = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"bananabot: configuration error: {problems}", file=sys.stderr)  # noqa: T201
+        return EXIT_NOT_CONFIGURED
+    configure_logging(settings)
+    handler = {"run": _run, "chat": _chat, "doctor": _doctor, "quota": _quota, "migrate": _migrate}[args.command]
+    return asyncio.run(handler(settings, args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bananabot", description="Gemini image sessions in Discord and Slack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start every adapter whose credentials are set")
+    chat = sub.add_parser("chat", help="an image session in this terminal")
+    chat.add_argument("--session", default="default", help="session name (continues across runs)")
+    chat.add_argument("--out", type=Path, default=None, help="folder for images (default BANANABOT_OUTPUT_DIR)")
+    sub.add_parser("doctor", help="check configuration and database")
+    sub.add_parser("migrate", help="apply database migrations")
+    quota = sub.add_parser("quota", help="show or change a user's credits")
+    quota.add_argument("action", choices=("show", "grant", "set", "block", "unblock", "exempt", "unexempt", "reset"))
+    quota.add_argument("user", help="user key, e.g. discord:1234 or slack:U0123 or console:alice")
+    quota.add_argument("amount", nargs="?", help="credits (grant) or daily limit (set)")
+    return parser
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    print(text, file=sys.stderr if err else sys.stdout)
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    adapters = [a for a in load_adapters().values() if a.configured(settings)]
+    if not adapters or settings.gemini_api_key is None:
+        needed = sorted({v for a in load_adapters().values() for v in a.required})
+        _say("bananabot: nothing to run. Set GEMINI_API_KEY and the credentials of at least one platform:", err=True)
+        for name in needed:
+            _say(f"  {name}", err=True)
+        _say("Or try it in a terminal: bananabot chat", err=True)
+        return EXIT_NOT_CONFIGURED
+    services = await build_services(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(a.run(services), name=a.name) for a in adapters]
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                _say(f"bananabot: adapter {task.get_name()} stopped: {task.exception()}", err=True)
+                return 1
+        return 0
+    finally:
+        for task in [*tasks, stopper]:
+            task.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        await services.close()
+
+
+async def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.gemini_api_key is None:
+        _say("bananabot: set GEMINI_API_KEY (and GEMINI_BASE_URL for a proxy or the fake server).", err=True)
+        return EXIT_NOT_CONFIGURED
+    console = load_adapters().get("console")
+    if console is None:
+        _say("bananabot: the console adapter is not installed.", err=True)
+        return 1
+    services = await build_services(settings)
+    try:
+        await console.chat(services, session=args.session, out_dir=args.out)
+    finally:
+        await services.close()
+    return 0
+
+
+async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
+    ok = True
+    _say(f"GEMINI_API_KEY: {'set' if settings.gemini_api_key else 'MISSING'}")
+    _say(f"GEMINI_BASE_URL: {settings.gemini_base_url}")
+    _say(f"model: {settings.model}")
+    ok = ok and settings.gemini_api_key is not None
+    try:
+        services = await build_services(settings)
+    except Exception as exc:
+        _say(f"database: NOT REACHABLE ({type(exc).__name__}: {exc})")
+        return 1
+    try:
+        reachable = await services.store.ping()
+        version = await services.store.schema_version()
+        _say(
+            f"database: {_safe_url(settings.database_url)} {'reachable' if reachable else 'NOT REACHABLE'}, "
+            f"schema version {version}"
+        )
+        ok = ok and reachable
+    finally:
+        await services.close()
+    for adapter in load_adapters().values():
+        for line in adapter.doctor(settings):
+            _say(line)
+    return 0 if ok else 1
+
+
+async def _quota(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.errors import UserError
+    from commands.admin import apply
+
+    services: Services = await build_services(settings)
+    try:
+        _say(await apply(services, action=args.action, user_key=args.user, amount=args.amount, by="cli"))
+        return 0
+    except UserError as exc:
+        _say(f"bananabot: {exc.user_message}", err=True)
+        return 1
+    finally:
+        await services.close()
+
+
+async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    services = await build_services(settings)
+    try:
+        _say(f"database at schema version {await services.store.schema_version()}")
+    finally:
+        await services.close()
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{host}"
+    return url

@@ -1,0 +1,114 @@
+"""Settings: the only reader of the environment and of an optional `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.catalog import DEFAULT_MODEL, SIZES, lookup
+
+CsvList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _env(name: str) -> AliasChoices:
+    """An unprefixed ecosystem variable (GEMINI_API_KEY, DISCORD_TOKEN...) that also accepts the field name."""
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Every option of the bot; the README's configuration table lists the same names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BANANABOT_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    # Gemini
+    gemini_api_key: SecretStr | None = Field(None, validation_alias=_env("GEMINI_API_KEY"))
+    gemini_base_url: str = Field("https://generativelanguage.googleapis.com", validation_alias=_env("GEMINI_BASE_URL"))
+    model: str = DEFAULT_MODEL
+    gemini_max_attempts: int = Field(4, ge=1, le=10)
+    gemini_deadline_seconds: float = Field(300.0, gt=0)
+    gemini_timeout_seconds: float = Field(150.0, gt=0)
+    max_concurrent_calls: int = Field(8, ge=1)
+
+    # Storage
+    database_url: str = "sqlite:///data/bananabot.db"
+    retention_days: int = Field(0, ge=0)
+
+    # Quotas (credits per image by size; USD budgets optional)
+    user_daily_credits: int = Field(20, ge=0)
+    user_monthly_credits: int = Field(300, ge=0)
+    size_credits: str = "512=1,1K=1,2K=2,4K=4"
+    user_monthly_usd: float | None = Field(None, ge=0)
+    workspace_daily_usd: float | None = Field(None, ge=0)
+    global_daily_usd: float | None = Field(None, ge=0)
+    reservation_ttl_seconds: int = Field(900, ge=60)
+    admins: CsvList = ()
+    exempt_users: CsvList = ()
+
+    # Sessions and turns
+    history_turns: int = Field(6, ge=0, le=50)
+    user_max_in_flight: int = Field(2, ge=1)
+    max_variations: int = Field(4, ge=1, le=8)
+
+    # Images
+    max_attachment_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(50_000_000, ge=10_000)
+    reference_max_side: int = Field(2048, ge=256)
+    output_dir: Path = Path("out")
+
+    # Discord
+    discord_token: SecretStr | None = Field(None, validation_alias=_env("DISCORD_TOKEN"))
+    discord_api_url: str = Field("https://discord.com/api/v10", validation_alias=_env("DISCORD_API_URL"))
+    discord_gateway_url: str | None = Field(None, validation_alias=_env("DISCORD_GATEWAY_URL"))
+    discord_guild_ids: CsvList = Field((), validation_alias=_env("DISCORD_GUILD_IDS"))
+
+    # Slack
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+
+    # Operations
+    http_port: int | None = Field(None, ge=1, le=65535)
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("admins", "exempt_users", "discord_guild_ids", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        return lookup(value).id
+
+    @field_validator("size_credits")
+    @classmethod
+    def _valid_size_credits(cls, value: str) -> str:
+        _parse_size_credits(value)
+        return value
+
+    @property
+    def credits_by_size(self) -> dict[str, int]:
+        return _parse_size_credits(self.size_credits)
+
+    def credits_for(self, size: str) -> int:
+        return self.credits_by_size.get(size, 1)
+
+
+def _parse_size_credits(value: str) -> dict[str, int]:
+    table = dict.fromkeys(SIZES, 1)
+    for item in value.split(","):
+        size, sep, number = item.partition("=")
+        size = size.strip().upper() if size.strip().lower().endswith("k") else size.strip()
+        if not sep or size not in SIZES or not number.strip().isdigit():
+            raise ValueError(f"size_credits wants entries like 4K=4 (sizes {', '.join(SIZES)}); got {item!r}")
+        table[size] = int(number)
+    return table

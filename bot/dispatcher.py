@@ -1,0 +1,100 @@
+"""From an invocation to replies: dedupe, permissions, the thread queue, the command, and nothing that crashes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from bot.command import Command
+from bot.engine import settle
+from bot.errors import UserError
+from bot.models import Invocation, Progress, Reply
+from bot.ports import Responder
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+OOPS = "Something went wrong on my side; nothing was charged. Please try again."
+
+
+async def dispatch(
+    inv: Invocation, responder: Responder, services: Services, commands: Mapping[str, Command]
+) -> list[Reply]:
+    """Run one invocation, post its replies and settle their charges; returns the replies."""
+    if inv.event_id is not None and not await services.store.claim_event(inv.event_id, now=services.now()):
+        log.info("dropping redelivered event %s", inv.event_id)
+        return []
+    command = commands.get(inv.command)
+    if command is None:
+        return await _deliver(responder, services, [_refusal(f"I don't know the command “{inv.command}”. Try /help.")])
+    if command.admin and not services.is_admin(inv.user):
+        return await _deliver(responder, services, [_refusal("Only bot admins can do that.")])
+    if not command.session:
+        return await _deliver(responder, services, await _call(command, inv, services))
+    if inv.thread is None:
+        return await _deliver(responder, services, [_refusal("This works inside an image session thread.")])
+    user = inv.user.key
+    if services.in_flight[user] >= services.settings.user_max_in_flight:
+        busy = f"You already have {services.in_flight[user]} requests on the way; wait for one to finish."
+        return await _deliver(responder, services, [_refusal(busy)])
+
+    async def queued(position: int) -> None:
+        await _progress(responder, Progress("queued", position=position))
+
+    started = time.monotonic()
+    services.in_flight[user] += 1
+    try:
+        # The thread is held until the replies are posted and settled, so the next turn sees the new head.
+        async with services.queue.turn(inv.thread.key, on_queued=queued):
+            await _progress(responder, Progress("started"))
+            replies = await _deliver(responder, services, await _call(command, inv, services))
+    finally:
+        services.in_flight[user] -= 1
+        if services.in_flight[user] <= 0:
+            del services.in_flight[user]
+    failed = any(reply.error for reply in replies)
+    await _progress(responder, Progress("failed" if failed else "finished", elapsed=time.monotonic() - started))
+    return replies
+
+
+async def _call(command: Command, inv: Invocation, services: Services) -> list[Reply]:
+    try:
+        result = await command.handler(inv, services)
+    except UserError as exc:
+        return [_refusal(exc.user_message)]
+    except Exception:
+        log.exception("command %s failed", inv.command)
+        return [_refusal(OOPS)]
+    return result if isinstance(result, list) else [result]
+
+
+async def _deliver(responder: Responder, services: Services, replies: list[Reply]) -> list[Reply]:
+    delivered: list[Reply] = []
+    for reply in replies:
+        try:
+            await responder.send(reply)
+        except Exception:
+            log.exception("could not post a reply")
+            await settle(services, reply.receipts, delivered=False)
+            apology = _refusal("I made the image but couldn't post it here; nothing was charged.")
+            try:
+                await responder.send(apology)
+            except Exception:
+                log.warning("could not post the apology either")
+            delivered.append(apology)
+            continue
+        await settle(services, reply.receipts, delivered=True)
+        delivered.append(reply)
+    return delivered
+
+
+async def _progress(responder: Responder, event: Progress) -> None:
+    try:
+        await responder.progress(event)
+    except Exception:  # progress is a courtesy; it never fails a turn
+        log.warning("progress %s could not be shown", event.kind, exc_info=True)
+
+
+def _refusal(text: str) -> Reply:
+    return Reply(text=text, ephemeral=True, error=True)

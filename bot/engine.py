@@ -1,0 +1,275 @@
+"""Run image turns: reserve credits, call the model with the session's history, store, commit or refund."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+
+from bot.catalog import lookup
+from bot.errors import UserError
+from bot.gemini import Content, GeminiError, ImageRequest
+from bot.gemini.outcomes import ImagesDelivered, Outcome
+from bot.images import ImageRejected, fit_upload
+from bot.models import Button, Invocation, OutImage, Reply
+from bot.quotas import QuotaRefused
+from bot.services import Services
+from bot.sessions import build_history, load_content, save_content
+from bot.store.base import Reservation, SessionRow, TurnResult, TurnRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPlan:
+    """One model call to make.
+
+    Attributes:
+        kind: imagine, edit, retry, upscale or variation.
+        prompt: The user's words (shown in captions and stored).
+        parent: The turn it builds on (None for a session's first turn).
+        model: Model id.
+        aspect_ratio: Requested aspect ratio, None for the model's choice.
+        image_size: Requested size, None for 1K.
+        references: New reference images (data, mime).
+        request_json: A stored user content to send again as it was (retry, variations); overrides prompt/refs.
+    """
+
+    kind: str
+    prompt: str
+    parent: TurnRow | None
+    model: str
+    aspect_ratio: str | None = None
+    image_size: str | None = None
+    references: tuple[tuple[bytes, str], ...] = ()
+    request_json: str | None = None
+    caption: str | None = None
+
+    @property
+    def size(self) -> str:
+        return self.image_size or "1K"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDone:
+    """What one planned turn ended in."""
+
+    turn_id: str
+    plan: TurnPlan
+    outcome: Outcome | None = None
+    error: str = ""
+    usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """A delivered turn's reservation, committed when the adapter has posted the image, refunded if it can't."""
+
+    reservation: Reservation
+    usd: float
+    turn_id: str
+    session_id: str
+    move_head: bool
+
+
+async def settle(services: Services, receipts: tuple[str, ...], *, delivered: bool) -> None:
+    """After a reply was posted (or failed to post): commit or refund its charges and move the session head."""
+    now = services.now()
+    for receipt in receipts:
+        charge = services.charges.pop(receipt, None)
+        if charge is None:
+            continue
+        if not delivered:
+            await services.ledger.refund(charge.reservation, usd=charge.usd, now=now)
+            await _fail(services, charge.turn_id, "undelivered", "the platform refused the upload")
+            continue
+        if not await services.ledger.commit(charge.reservation, usd=charge.usd, now=now):
+            log.warning("turn %s was delivered after its reservation expired; not charged", charge.turn_id)
+        if charge.move_head:
+            await services.store.set_head(charge.session_id, charge.turn_id)
+
+
+async def run_turns(inv: Invocation, services: Services, session: SessionRow, plans: list[TurnPlan]) -> list[Reply]:
+    """Run the plans (variations run side by side), move the session head, and answer."""
+    for plan in plans:
+        _request_for(plan, Content.user(plan.prompt, plan.references)).validate()
+    now = services.now()
+    reservations: list[Reservation] = []
+    for plan in plans:
+        spec = lookup(plan.model)
+        held = await services.ledger.reserve(
+            inv.user, credits=services.settings.credits_for(plan.size), usd=spec.usd_per_image(plan.size), now=now
+        )
+        if isinstance(held, QuotaRefused):
+            for reservation in reservations:
+                await services.ledger.refund(reservation, usd=0.0, now=services.now())
+            return [Reply(text=held.message, ephemeral=True, error=True)]
+        reservations.append(held)
+    done = await asyncio.gather(
+        *(_run_one(inv, services, session, p, r) for p, r in zip(plans, reservations, strict=True))
+    )
+    replies = []
+    head_moves = True
+    for turn, reservation in zip(done, reservations, strict=True):
+        reply = await _reply_for(inv, services, turn, reservation)
+        if reply.receipts:
+            services.charges[turn.turn_id] = Charge(reservation, turn.usd, turn.turn_id, session.id, head_moves)
+            head_moves = False
+        replies.append(reply)
+    return replies
+
+
+async def _run_one(
+    inv: Invocation, services: Services, session: SessionRow, plan: TurnPlan, reservation: Reservation
+) -> TurnDone:
+    store = services.store
+    turn_id = uuid.uuid4().hex
+    usd = 0.0
+    settled = False
+    try:
+        if plan.request_json is not None:
+            user = await load_content(store, plan.request_json)
+        else:
+            user = Content.user(plan.prompt, plan.references)
+        history = await build_history(
+            store, parent=plan.parent, model=lookup(plan.model).id, keep=services.settings.history_turns
+        )
+        if history.carried and plan.request_json is None:
+            user = Content.user(plan.prompt, (*history.carried, *plan.references))
+        request = _request_for(plan, user, history.contents)
+        await store.insert_turn(
+            TurnRow(
+                id=turn_id,
+                session_id=session.id,
+                parent_id=plan.parent.id if plan.parent else None,
+                kind=plan.kind,
+                user_key=inv.user.key,
+                user_name=inv.user.mention,
+                prompt=plan.prompt,
+                model=request.spec.id,
+                aspect_ratio=plan.aspect_ratio,
+                image_size=plan.image_size,
+                request_json=await save_content(store, user),
+                created_at=services.now(),
+            )
+        )
+        async with services.model_slots:
+            outcome = await services.gemini.generate(request)
+        usd = outcome.usage.cost_usd
+        delivered = isinstance(outcome, ImagesDelivered)
+        response_json = await save_content(store, outcome.content) if outcome.content else None
+        await store.finish_turn(turn_id, _result(services, plan, outcome, delivered, response_json))
+        # A delivered image is charged once it is posted (see settle); everything else is refunded below.
+        settled = delivered
+        return TurnDone(turn_id, plan, outcome=outcome, usd=usd)
+    except (GeminiError, UserError) as exc:
+        await _fail(services, turn_id, type(exc).__name__, getattr(exc, "detail", "") or str(exc))
+        return TurnDone(turn_id, plan, error=exc.user_message)
+    except Exception:
+        log.exception("turn %s failed unexpectedly", turn_id)
+        await _fail(services, turn_id, "error", "unexpected error")
+        return TurnDone(turn_id, plan, error="Something went wrong on my side; nothing was charged.")
+    finally:
+        if not settled:
+            await services.ledger.refund(reservation, usd=usd, now=services.now())
+
+
+def _request_for(plan: TurnPlan, user: Content, history: tuple[Content, ...] = ()) -> ImageRequest:
+    return ImageRequest(
+        model=plan.model,
+        contents=(*history, user),
+        aspect_ratio=plan.aspect_ratio,
+        image_size=plan.image_size,
+    )
+
+
+def _result(
+    services: Services, plan: TurnPlan, outcome: Outcome, delivered: bool, response_json: str | None
+) -> TurnResult:
+    usage = outcome.usage
+    detail = getattr(outcome, "finish_reason", "") or getattr(outcome, "reason", "")
+    return TurnResult(
+        status="done" if delivered else "failed",
+        outcome=type(outcome).__name__,
+        outcome_detail=str(detail),
+        finished_at=services.now(),
+        response_json=response_json,
+        prompt_tokens=usage.prompt_tokens,
+        candidate_tokens=usage.candidate_tokens,
+        thought_tokens=usage.thought_tokens,
+        cost_usd=usage.cost_usd,
+        credits=services.settings.credits_for(plan.size) if delivered else 0,
+    )
+
+
+async def _fail(services: Services, turn_id: str, outcome: str, detail: str) -> None:
+    if await services.store.get_turn(turn_id) is None:
+        return
+    result = TurnResult(status="failed", outcome=outcome, outcome_detail=detail[:500], finished_at=services.now())
+    await services.store.finish_turn(turn_id, result)
+
+
+async def _reply_for(inv: Invocation, services: Services, done: TurnDone, reservation: Reservation) -> Reply:
+    outcome = done.outcome
+    if not isinstance(outcome, ImagesDelivered):
+        message = outcome.user_message if outcome is not None else done.error
+        return Reply(text=message, ephemeral=True, error=True)
+    images: list[OutImage] = []
+    notes: list[str] = []
+    try:
+        for index, part in enumerate(outcome.images, start=1):
+            mime = part.mime_type or "image/png"
+            image, note = await out_image(part.data or b"", mime, done.turn_id, index, inv.upload_limit)
+            images.append(image)
+            if note:
+                notes.append(note)
+    except ImageRejected as exc:
+        await services.ledger.refund(reservation, usd=done.usd, now=services.now())
+        await _fail(services, done.turn_id, "undeliverable", exc.user_message)
+        return Reply(
+            text=f"The image was made but can't be posted here: {exc.user_message} Nothing was charged.",
+            ephemeral=True,
+            error=True,
+        )
+    left = await services.ledger.left_today(inv.user, services.now())
+    return Reply(
+        text=_caption(inv, done.plan, outcome, left, notes),
+        images=tuple(images),
+        buttons=buttons_for(done),
+        receipts=(done.turn_id,),
+    )
+
+
+async def out_image(data: bytes, mime: str, turn_id: str, index: int, upload_limit: int) -> tuple[OutImage, str]:
+    """An image ready to post, re-encoded when it exceeds the platform's upload limit (with a note saying so)."""
+    fitted = await fit_upload(data, mime, limit_bytes=upload_limit)
+    extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(fitted.mime, "png")
+    name = f"bananabot-{turn_id[:8]}-{index}.{extension}"
+    return OutImage(fitted.data, fitted.mime, name, fitted.width, fitted.height), fitted.note
+
+
+def buttons_for(done: TurnDone) -> tuple[Button, ...]:
+    buttons = [Button("retry", "Retry", done.turn_id), Button("undo", "Undo", done.turn_id)]
+    if done.plan.size not in ("2K", "4K"):
+        buttons.append(Button("upscale_2k", "Upscale 2K", done.turn_id))
+    if done.plan.size != "4K":
+        buttons.append(Button("upscale_4k", "Upscale 4K", done.turn_id))
+    buttons.append(Button("variations", "Variations", done.turn_id))
+    return tuple(buttons)
+
+
+def _caption(inv: Invocation, plan: TurnPlan, outcome: ImagesDelivered, left: int | None, notes: list[str]) -> str:
+    spec = lookup(plan.model)
+    shown = plan.caption or plan.prompt
+    prompt = shown if len(shown) <= 300 else shown[:299] + "…"
+    facts = [spec.nickname, plan.size]
+    if plan.aspect_ratio:
+        facts.append(plan.aspect_ratio)
+    if left is not None:
+        facts.append(f"{left} credit{'s' if left != 1 else ''} left today")
+    lines = [f"“{prompt}” — {inv.user.mention}", " · ".join(facts)]
+    if outcome.text and len(outcome.text) <= 500:
+        lines.append(outcome.text)
+    lines.extend(notes)
+    return "\n".join(lines)

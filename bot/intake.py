@@ -1,0 +1,58 @@
+"""Attachments into reference images: count and declared size first, then download, sniff, bound and shrink."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.errors import UserError
+from bot.images import ImageRejected, PreparedImage, check_declared, prepare_reference
+from bot.models import ImageRef
+
+MAX_PROMPT_CHARS = 8000
+
+
+class InputRejectedError(UserError):
+    """Input the bot refuses before spending anything; `user_message` says why."""
+
+
+def check_prompt(text: str, *, images: int, required: bool = True) -> str:
+    """The prompt, stripped; refuse an empty one (with no images) or one too long to be a prompt."""
+    prompt = text.strip()
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InputRejectedError(
+            f"Your prompt is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}. Shorten it and try again."
+        )
+    if required and not prompt and not images:
+        raise InputRejectedError("Tell me what to draw or change, e.g. “a red fox in the snow, watercolour”.")
+    if required and not prompt:
+        return "Use these images as the reference and make something new with them."
+    return prompt
+
+
+async def read_references(refs: tuple[ImageRef, ...], settings: Settings, *, max_count: int) -> list[PreparedImage]:
+    """Check every attachment before downloading any, then prepare them one at a time (bounded memory)."""
+    if len(refs) > max_count:
+        raise InputRejectedError(f"That's {len(refs)} images; this model takes at most {max_count} per message.")
+    try:
+        for ref in refs:
+            check_declared(
+                filename=ref.filename,
+                declared_mime=ref.declared_mime,
+                size=ref.declared_size,
+                max_bytes=settings.max_attachment_bytes,
+            )
+        prepared = []
+        for ref in refs:
+            data = await ref.read(settings.max_attachment_bytes)
+            prepared.append(
+                await prepare_reference(
+                    data,
+                    filename=ref.filename,
+                    max_bytes=settings.max_attachment_bytes,
+                    max_pixels=settings.max_image_pixels,
+                    max_side=settings.reference_max_side,
+                )
+            )
+            del data
+        return prepared
+    except ImageRejected as exc:
+        raise InputRejectedError(exc.user_message) from exc

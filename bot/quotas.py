@@ -1,0 +1,160 @@
+"""The quota ledger as users meet it: limits from config and admin overrides, refusals with reset times."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.config import Settings
+from bot.models import UserRef
+from bot.store.base import Limits, Refusal, Reservation, Store
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRefused:
+    """A reservation that was refused, with the sentence to show."""
+
+    message: str
+
+
+def next_day(now: datetime) -> datetime:
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_month(now: datetime) -> datetime:
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+def until(now: datetime, then: datetime) -> str:
+    minutes = max(int((then - now).total_seconds() // 60), 1)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def reset_phrase(now: datetime, then: datetime) -> str:
+    return f"{then:%a %d %b} at {then:%H:%M} UTC (in {until(now, then)})"
+
+
+def instance_owner() -> str:
+    """This process's owner id for reservations: host, pid and a random part (pids get reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Ledger:
+    """Reserve before the model call, commit when an image is delivered, refund otherwise."""
+
+    def __init__(self, store: Store, settings: Settings, *, owner: str | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.owner = owner or instance_owner()
+
+    async def limits_for(self, user: UserRef, now: datetime) -> Limits | QuotaRefused:
+        policy = await self.store.get_policy(user.key)
+        if policy.blocked:
+            return QuotaRefused("You're blocked from generating images here. Ask an admin if that's a mistake.")
+        s = self.settings
+        if policy.exempt or user.key in s.exempt_users:
+            return Limits(None, None, None, s.workspace_daily_usd, s.global_daily_usd)
+        day_grant, month_grant = await self.store.granted(user.key, now=now)
+        daily = policy.daily_credits if policy.daily_credits is not None else s.user_daily_credits
+        monthly = policy.monthly_credits if policy.monthly_credits is not None else s.user_monthly_credits
+        return Limits(
+            daily + day_grant, monthly + month_grant, s.user_monthly_usd, s.workspace_daily_usd, s.global_daily_usd
+        )
+
+    async def reserve(self, user: UserRef, *, credits: int, usd: float, now: datetime) -> Reservation | QuotaRefused:
+        limits = await self.limits_for(user, now)
+        if isinstance(limits, QuotaRefused):
+            return limits
+        result = await self.store.reserve(
+            user_key=user.key,
+            workspace_id=user.workspace_id,
+            credits=credits,
+            usd=usd,
+            limits=limits,
+            now=now,
+            ttl=timedelta(seconds=self.settings.reservation_ttl_seconds),
+            owner=self.owner,
+        )
+        if isinstance(result, Refusal):
+            return QuotaRefused(self.refusal_message(result, credits=credits, now=now))
+        return result
+
+    async def commit(self, reservation: Reservation, *, usd: float, now: datetime) -> bool:
+        return await self.store.commit(reservation.id, usd=usd, now=now)
+
+    async def refund(self, reservation: Reservation, *, usd: float, now: datetime) -> bool:
+        return await self.store.refund(reservation.id, usd=usd, now=now)
+
+    def refusal_message(self, refusal: Refusal, *, credits: int, now: datetime) -> str:
+        need = f"this needs {credits} credit{'s' if credits != 1 else ''}"
+        if refusal.scope == "daily":
+            left = max(int(refusal.limit - refusal.used), 0)
+            return (
+                f"You've used {int(refusal.used)} of your {int(refusal.limit)} credits today and {need} "
+                f"({left} left). Your quota resets {reset_phrase(now, next_day(now))}."
+            )
+        if refusal.scope == "monthly":
+            left = max(int(refusal.limit - refusal.used), 0)
+            return (
+                f"You've used {int(refusal.used)} of your {int(refusal.limit)} credits this month and {need} "
+                f"({left} left). It resets {reset_phrase(now, next_month(now))}."
+            )
+        if refusal.scope == "user_budget":
+            return (
+                f"You've reached your monthly budget of ${refusal.limit:.2f} (${refusal.used:.2f} spent). "
+                f"It resets {reset_phrase(now, next_month(now))}."
+            )
+        where = "this workspace" if refusal.scope == "workspace_budget" else "the bot"
+        return (
+            f"The daily budget of ${refusal.limit:.2f} for {where} is spent (${refusal.used:.2f}). "
+            f"It resets {reset_phrase(now, next_day(now))}."
+        )
+
+    async def summary(self, user: UserRef, now: datetime) -> str:
+        limits = await self.limits_for(user, now)
+        if isinstance(limits, QuotaRefused):
+            return limits.message
+        usage = await self.store.usage(user.key, now=now)
+        lines = []
+        if limits.daily_credits is None:
+            lines.append(f"You're exempt from credit limits ({usage.day_credits} used today).")
+        else:
+            left_day = max(limits.daily_credits - usage.day_credits, 0)
+            lines.append(
+                f"Today: {left_day} of {limits.daily_credits} credits left; resets {reset_phrase(now, next_day(now))}."
+            )
+        if limits.monthly_credits is not None:
+            left_month = max(limits.monthly_credits - usage.month_credits, 0)
+            lines.append(
+                f"This month: {left_month} of {limits.monthly_credits} credits left; "
+                f"resets {reset_phrase(now, next_month(now))}."
+            )
+        if limits.user_monthly_usd is not None:
+            left_usd = max(limits.user_monthly_usd - usage.month_usd, 0.0)
+            lines.append(f"Budget: ${left_usd:.2f} of ${limits.user_monthly_usd:.2f} left this month.")
+        credits = ", ".join(f"{size} = {n}" for size, n in self.settings.credits_by_size.items())
+        lines.append(f"Credits per image: {credits}.")
+        return "\n".join(lines)
+
+    async def left_today(self, user: UserRef, now: datetime) -> int | None:
+        """Credits left today, None when unlimited (for result captions)."""
+        limits = await self.limits_for(user, now)
+        if isinstance(limits, QuotaRefused) or limits.daily_credits is None:
+            return None
+        usage = await self.store.usage(user.key, now=now)
+        left = limits.daily_credits - usage.day_credits
+        if limits.monthly_credits is not None:
+            left = min(left, limits.monthly_credits - usage.month_credits)
+        return max(left, 0)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

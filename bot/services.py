@@ -1,0 +1,91 @@
+"""Everything a command needs, built once per process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.config import Settings
+from bot.gemini import GeminiClient, RetryPolicy
+from bot.models import UserRef
+from bot.queue import ThreadQueue
+from bot.quotas import Ledger, utcnow
+from bot.store import open_store
+from bot.store.base import Store
+
+
+@dataclass
+class Services:
+    """The core's dependencies; adapters get one and pass it to `dispatch`.
+
+    Attributes:
+        settings: Configuration.
+        store: Persistence.
+        gemini: The image model client.
+        ledger: Quotas.
+        queue: Per-thread FIFO.
+        model_slots: Global cap on concurrent model calls.
+        clock: Current time (UTC), replaceable in tests.
+        in_flight: Turns queued or running per user key.
+    """
+
+    settings: Settings
+    store: Store
+    gemini: GeminiClient
+    ledger: Ledger
+    queue: ThreadQueue = field(default_factory=ThreadQueue)
+    model_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
+    clock: Callable[[], datetime] = utcnow
+    in_flight: Counter[str] = field(default_factory=Counter)
+    charges: dict[str, Any] = field(default_factory=dict)  # turn id -> engine.Charge awaiting delivery
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def is_admin(self, user: UserRef) -> bool:
+        admins = self.settings.admins
+        if user.platform_admin or user.key in admins:
+            return True
+        return any(f"{user.platform}-role:{role}" in admins for role in user.roles)
+
+    async def close(self) -> None:
+        await self.gemini.aclose()
+        await self.store.close()
+
+
+async def build_services(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Services:
+    """Open the store (migrating it), reclaim what a dead process left, and build the client."""
+    store = open_store(settings.database_url)
+    await store.open()
+    key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else ""
+    gemini = GeminiClient(
+        api_key=key,
+        base_url=settings.gemini_base_url,
+        policy=RetryPolicy(
+            max_attempts=settings.gemini_max_attempts,
+            deadline=settings.gemini_deadline_seconds,
+            attempt_timeout=settings.gemini_timeout_seconds,
+        ),
+        max_connections=max(settings.max_concurrent_calls * 2, 8),
+    )
+    services = Services(
+        settings=settings,
+        store=store,
+        gemini=gemini,
+        ledger=Ledger(store, settings),
+        model_slots=asyncio.Semaphore(settings.max_concurrent_calls),
+        clock=clock,
+    )
+    await recover(services)
+    return services
+
+
+async def recover(services: Services) -> None:
+    """Refund reservations that expired and fail turns left pending by a process that died mid-turn."""
+    now = services.now()
+    await services.store.reclaim(now=now)
+    await services.store.fail_pending_turns(before=now, now=now)

@@ -1,0 +1,231 @@
+"""The storage contract: sessions, turns, blobs, the quota ledger and event dedupe, for every backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+TurnStatus = Literal["pending", "done", "failed"]
+RefusalScope = Literal["daily", "monthly", "user_budget", "workspace_budget", "global_budget"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A conversation bound to one thread; at most one active (ended_at is None) per thread_key."""
+
+    id: str
+    thread_key: str
+    created_by: str
+    created_at: datetime
+    ended_at: datetime | None = None
+    head_turn_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRow:
+    """One exchange with the model, stored verbatim.
+
+    `request_json` / `response_json` are `Content` JSON whose image parts carry `{"blob": sha256}` instead of
+    bytes (see bot/sessions.py); thought signatures stay inside them byte-exact (base64).
+    """
+
+    id: str
+    session_id: str
+    parent_id: str | None
+    kind: str
+    user_key: str
+    user_name: str
+    prompt: str
+    model: str
+    aspect_ratio: str | None
+    image_size: str | None
+    request_json: str
+    created_at: datetime
+    status: TurnStatus = "pending"
+    response_json: str | None = None
+    outcome: str = ""
+    outcome_detail: str = ""
+    prompt_tokens: int = 0
+    candidate_tokens: int = 0
+    thought_tokens: int = 0
+    cost_usd: float = 0.0
+    credits: int = 0
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """What `finish_turn` writes once the model answered (or failed)."""
+
+    status: Literal["done", "failed"]
+    outcome: str
+    finished_at: datetime
+    outcome_detail: str = ""
+    response_json: str | None = None
+    prompt_tokens: int = 0
+    candidate_tokens: int = 0
+    thought_tokens: int = 0
+    cost_usd: float = 0.0
+    credits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Ceilings a reservation must stay under; None means no limit of that kind."""
+
+    daily_credits: int | None
+    monthly_credits: int | None
+    user_monthly_usd: float | None = None
+    workspace_daily_usd: float | None = None
+    global_daily_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Credits and estimated USD held for one turn until commit or refund."""
+
+    id: str
+    user_key: str
+    workspace_id: str
+    credits: int
+    usd: float
+    day: str  # "2026-11-21" (UTC): the periods whose counters it moved, kept so a refund after midnight is right
+    month: str  # "2026-11"
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a reservation was refused: which limit, its value and what is used."""
+
+    scope: RefusalScope
+    limit: float
+    used: float
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A user's counters (reserved + committed) for the current day and month."""
+
+    day_credits: int
+    month_credits: int
+    month_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class UserPolicy:
+    """Admin overrides for one user; None limits fall back to the configured defaults."""
+
+    user_key: str
+    daily_credits: int | None = None
+    monthly_credits: int | None = None
+    exempt: bool = False
+    blocked: bool = False
+
+
+class Store(Protocol):
+    """Everything the core persists. SQLite and Postgres implement it; one contract suite tests both."""
+
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+
+    async def schema_version(self) -> int: ...
+
+    async def ping(self) -> bool:
+        """True when the database answers."""
+
+    # Sessions and turns
+    async def active_session(self, thread_key: str) -> SessionRow | None: ...
+
+    async def get_or_create_session(self, *, thread_key: str, user_key: str, now: datetime) -> SessionRow:
+        """The thread's active session, created atomically if there is none (never two active per thread)."""
+
+    async def get_session(self, session_id: str) -> SessionRow | None: ...
+
+    async def end_session(self, session_id: str, *, now: datetime) -> None: ...
+
+    async def set_head(self, session_id: str, turn_id: str | None) -> None: ...
+
+    async def insert_turn(self, turn: TurnRow) -> None: ...
+
+    async def finish_turn(self, turn_id: str, result: TurnResult) -> None: ...
+
+    async def get_turn(self, turn_id: str) -> TurnRow | None: ...
+
+    async def ancestors(self, turn_id: str, *, limit: int) -> list[TurnRow]:
+        """The turn and its parents, nearest first, at most `limit` rows."""
+
+    async def root_of(self, turn_id: str) -> TurnRow | None:
+        """The first turn of the turn's branch (the one with no parent)."""
+
+    async def fail_pending_turns(self, *, before: datetime, now: datetime) -> int:
+        """Mark turns still pending since before `before` as failed ("interrupted"); returns how many."""
+
+    async def recent_sessions(self, user_key: str, *, limit: int) -> list[SessionRow]: ...
+
+    # Blobs (content-addressed images)
+    async def put_blob(self, data: bytes, mime: str) -> str:
+        """Store bytes once under their sha256 hex digest, which is returned."""
+
+    async def get_blob(self, sha256: str) -> tuple[bytes, str] | None:
+        """(data, mime), or None when unknown."""
+
+    # Quota ledger
+    async def reserve(
+        self,
+        *,
+        user_key: str,
+        workspace_id: str,
+        credits: int,
+        usd: float,
+        limits: Limits,
+        now: datetime,
+        ttl: timedelta,
+        owner: str,
+    ) -> Reservation | Refusal:
+        """Atomically check every limit against reserved+committed usage and hold credits+usd, or refuse."""
+
+    async def commit(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
+        """Turn a held reservation into spend, correcting usd to the actual cost. False if not held anymore."""
+
+    async def refund(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
+        """Give the credits back; usd becomes the actual cost (Google may bill a failed call). False if not held."""
+
+    async def reclaim(self, *, now: datetime, dead_owners: tuple[str, ...] = ()) -> int:
+        """Refund held reservations that expired or whose owner is dead; returns how many."""
+
+    async def usage(self, user_key: str, *, now: datetime) -> Usage: ...
+
+    async def spend(self, *, scope: str, period: str) -> float:
+        """USD counted for a scope ("user:K", "workspace:W", "global") and period ("2026-11-21" / "2026-11")."""
+
+    async def get_policy(self, user_key: str) -> UserPolicy: ...
+
+    async def set_policy(self, policy: UserPolicy) -> None: ...
+
+    async def grant(self, user_key: str, *, credits: int, now: datetime, by: str) -> None:
+        """Extra credits for the user's current day and month (raises both ceilings by `credits`)."""
+
+    async def granted(self, user_key: str, *, now: datetime) -> tuple[int, int]:
+        """(credits granted for today, credits granted for this month)."""
+
+    async def reset_usage(self, user_key: str, *, now: datetime) -> None:
+        """Zero the user's counters for the current day and month (held reservations stay refundable)."""
+
+    # Delivery safety
+    async def claim_event(self, event_id: str, *, now: datetime) -> bool:
+        """True the first time an event id is seen (across processes), False for a redelivery."""
+
+    async def purge(self, *, before: datetime) -> int:
+        """Retention: delete ended data older than `before` (turns, sessions, unreferenced blobs, old events)."""
+
+
+def period_day(now: datetime) -> str:
+    return now.strftime("%Y-%m-%d")
+
+
+def period_month(now: datetime) -> str:
+    return now.strftime("%Y-%m")

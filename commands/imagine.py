@@ -1,0 +1,48 @@
+"""/imagine — start the thread's session, or continue it: a prompt, reference images and options."""
+
+from __future__ import annotations
+
+from bot.catalog import MODELS, SIZES, lookup
+from bot.command import Command, Option
+from bot.engine import TurnPlan, run_turns
+from bot.intake import check_prompt, read_references
+from bot.models import Invocation, Reply
+from bot.services import Services
+from bot.targets import aspect_option, session_of, size_option, target_turn
+
+
+async def run(inv: Invocation, services: Services) -> list[Reply]:
+    session = await session_of(inv, services, create=True)
+    has_history = inv.option("turn") is not None or session.head_turn_id is not None
+    parent = await target_turn(inv, services, session) if has_history else None
+    spec = lookup(inv.option("model") or (parent.model if parent else services.settings.model))
+    size = size_option(inv.option("size")) or (parent.image_size if parent else None)
+    aspect = aspect_option(inv.option("aspect_ratio")) or (parent.aspect_ratio if parent else None)
+    if parent is not None and parent.model != spec.id and size not in spec.sizes:
+        size = None  # a size the old model had may not exist on the new one; the user didn't ask for it now
+    prompt = check_prompt(inv.text, images=len(inv.images))
+    references = await read_references(inv.images, services.settings, max_count=spec.max_references)
+    plan = TurnPlan(
+        kind="edit" if parent else "imagine",
+        prompt=prompt,
+        parent=parent,
+        model=spec.id,
+        aspect_ratio=aspect,
+        image_size=size,
+        references=tuple((image.data, image.mime) for image in references),
+    )
+    return await run_turns(inv, services, session, [plan])
+
+
+COMMAND = Command(
+    name="imagine",
+    description="Create an image from a prompt (and reference images), or keep editing this thread's image.",
+    handler=run,
+    session=True,
+    options=(
+        Option("prompt", "What to draw or change", required=True),
+        Option("aspect_ratio", "Aspect ratio, e.g. 16:9", choices=MODELS[0].aspect_ratios),
+        Option("size", "Image size", choices=SIZES),
+        Option("model", "Gemini image model", choices=tuple(spec.id for spec in MODELS)),
+    ),
+)
