@@ -89,7 +89,7 @@ class Invocation:
     thread: ThreadRef | None = None
     text: str = ""
     images: tuple[ImageRef, ...] = ()
-    options: Mapping[str, str] = field(default=EMPTY)
+    options: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     event_id: str | None = None
     upload_limit: int = 25 * 1024 * 1024
 

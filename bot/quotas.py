@@ -47,6 +47,23 @@ def instance_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def owner_is_dead(owner: str, *, me: str) -> bool:
+    """True when the owner is a process on this host that no longer runs (other hosts wait for the TTL)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if owner == me or host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True  # an earlier incarnation of this very pid (the random part differs): certainly gone
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class Ledger:
     """Reserve before the model call, commit when an image is delivered, refund otherwise."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,9 +14,11 @@ from bot.config import Settings
 from bot.gemini import GeminiClient, RetryPolicy
 from bot.models import UserRef
 from bot.queue import ThreadQueue
-from bot.quotas import Ledger, utcnow
+from bot.quotas import Ledger, owner_is_dead, utcnow
 from bot.store import open_store
 from bot.store.base import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,5 +90,9 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
 async def recover(services: Services) -> None:
     """Refund reservations that expired and fail turns left pending by a process that died mid-turn."""
     now = services.now()
-    await services.store.reclaim(now=now)
+    owners = await services.store.held_owners()
+    dead = tuple(owner for owner in owners if owner_is_dead(owner, me=services.ledger.owner))
+    reclaimed = await services.store.reclaim(now=now, dead_owners=dead)
+    if reclaimed:
+        log.info("refunded %d reservation(s) left by stopped processes or expired", reclaimed)
     await services.store.fail_pending_turns(before=now, now=now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 TurnStatus = Literal["pending", "done", "failed"]
@@ -197,6 +197,9 @@ class Store(Protocol):
     async def reclaim(self, *, now: datetime, dead_owners: tuple[str, ...] = ()) -> int:
         """Refund held reservations that expired or whose owner is dead; returns how many."""
 
+    async def held_owners(self) -> list[str]:
+        """Distinct owners of reservations still held (to find the ones whose process died)."""
+
     async def usage(self, user_key: str, *, now: datetime) -> Usage: ...
 
     async def spend(self, *, scope: str, period: str) -> float:
@@ -213,7 +216,10 @@ class Store(Protocol):
         """(credits granted for today, credits granted for this month)."""
 
     async def reset_usage(self, user_key: str, *, now: datetime) -> None:
-        """Zero the user's counters for the current day and month (held reservations stay refundable)."""
+        """Zero the user's credit counters for the current day and month; usd spent stays counted.
+
+        A refund of a reservation made before the reset never takes a counter below zero.
+        """
 
     # Delivery safety
     async def claim_event(self, event_id: str, *, now: datetime) -> bool:
@@ -224,8 +230,8 @@ class Store(Protocol):
 
 
 def period_day(now: datetime) -> str:
-    return now.strftime("%Y-%m-%d")
+    return now.astimezone(UTC).strftime("%Y-%m-%d")
 
 
 def period_month(now: datetime) -> str:
-    return now.strftime("%Y-%m")
+    return now.astimezone(UTC).strftime("%Y-%m")

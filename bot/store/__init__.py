@@ -1,0 +1,68 @@
+"""Persistence: the `Store` contract, its row types, and `open_store` to pick a backend from a URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.store.base import (
+    Limits,
+    Refusal,
+    RefusalScope,
+    Reservation,
+    SessionRow,
+    Store,
+    TurnResult,
+    TurnRow,
+    TurnStatus,
+    Usage,
+    UserPolicy,
+    period_day,
+    period_month,
+)
+from bot.store.sqlite import SqliteStore
+
+__all__ = [
+    "Limits",
+    "Refusal",
+    "RefusalScope",
+    "Reservation",
+    "SessionRow",
+    "SqliteStore",
+    "Store",
+    "TurnResult",
+    "TurnRow",
+    "TurnStatus",
+    "Usage",
+    "UserPolicy",
+    "open_store",
+    "period_day",
+    "period_month",
+]
+
+
+def open_store(url: str) -> Store:
+    """An unopened store for `url`; call `await store.open()` before use.
+
+    Accepts `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `sqlite:///:memory:` and a plain path.
+
+    Raises:
+        ValueError: The URL names a backend that is not available or is malformed.
+    """
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        if not url:
+            raise ValueError("store URL is empty: use sqlite:///path/to/bananabot.db or a file path")
+        return SqliteStore(Path(url))
+    scheme = scheme.lower()
+    if scheme in {"postgres", "postgresql"} or scheme.startswith("postgresql+"):
+        raise ValueError(
+            f"Postgres support is not installed yet; use sqlite:///path/to/bananabot.db (got {scheme}://…)"
+        )
+    if scheme != "sqlite":
+        raise ValueError(f"unsupported store URL scheme {scheme!r}: use sqlite:///path/to/bananabot.db or a file path")
+    # sqlite:///rel.db → "/rel.db" after the scheme; sqlite:////abs.db → "//abs.db". A host part is not allowed.
+    if not rest.startswith("/") or len(rest) < 2:
+        raise ValueError(f"malformed SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute.db")
+    path = rest[1:].split("?", 1)[0]
+    return SqliteStore(path if path == ":memory:" else Path(path))

@@ -1,0 +1,181 @@
+"""SQLite schema: numbered migrations tracked in PRAGMA user_version, and the timestamp codec."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import UTC, datetime
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+# (version, description, sql). Append only; never edit a step that has shipped.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "sessions, turns, blobs, quota ledger, policies, grants, seen events",
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            thread_key TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            ended_at TEXT,
+            head_turn_id TEXT
+        );
+        CREATE UNIQUE INDEX sessions_one_active ON sessions(thread_key) WHERE ended_at IS NULL;
+        CREATE INDEX sessions_by_creator ON sessions(created_by, created_at);
+
+        CREATE TABLE turns (
+            id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            parent_id TEXT REFERENCES turns(id) ON DELETE SET NULL,
+            kind TEXT NOT NULL,
+            user_key TEXT NOT NULL,
+            user_name TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            model TEXT NOT NULL,
+            aspect_ratio TEXT,
+            image_size TEXT,
+            request_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+            response_json TEXT,
+            outcome TEXT NOT NULL DEFAULT '',
+            outcome_detail TEXT NOT NULL DEFAULT '',
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            candidate_tokens INTEGER NOT NULL DEFAULT 0,
+            thought_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            credits INTEGER NOT NULL DEFAULT 0,
+            finished_at TEXT
+        );
+        CREATE INDEX turns_by_session ON turns(session_id, created_at);
+        CREATE INDEX turns_by_parent ON turns(parent_id);
+        CREATE INDEX turns_pending ON turns(created_at) WHERE status = 'pending';
+
+        CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY,
+            mime TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            touched_at TEXT NOT NULL  -- last put_blob: purge spares a blob put just before its turn is written
+        );
+
+        CREATE TABLE turn_blobs (
+            turn_id TEXT NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (turn_id, sha256)
+        );
+        CREATE INDEX turn_blobs_by_sha ON turn_blobs(sha256);
+
+        CREATE TABLE reservations (
+            id TEXT PRIMARY KEY,
+            user_key TEXT NOT NULL,
+            workspace_id TEXT NOT NULL,
+            credits INTEGER NOT NULL,
+            usd REAL NOT NULL,
+            actual_usd REAL,
+            day TEXT NOT NULL,
+            month TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('held', 'committed', 'refunded')),
+            owner TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            settled_at TEXT
+        );
+        CREATE INDEX reservations_by_state ON reservations(state, expires_at);
+        CREATE INDEX reservations_by_owner ON reservations(owner) WHERE state = 'held';
+
+        CREATE TABLE usage_counters (
+            scope TEXT NOT NULL,
+            period TEXT NOT NULL,
+            credits INTEGER NOT NULL DEFAULT 0,
+            usd REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (scope, period)
+        );
+
+        CREATE TABLE user_policies (
+            user_key TEXT PRIMARY KEY,
+            daily_credits INTEGER,
+            monthly_credits INTEGER,
+            exempt INTEGER NOT NULL DEFAULT 0,
+            blocked INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE grants (
+            id INTEGER PRIMARY KEY,
+            user_key TEXT NOT NULL,
+            day TEXT NOT NULL,
+            month TEXT NOT NULL,
+            credits INTEGER NOT NULL,
+            granted_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX grants_by_user ON grants(user_key, month, day);
+
+        CREATE TABLE seen_events (
+            event_id TEXT PRIMARY KEY,
+            seen_at TEXT NOT NULL
+        );
+        CREATE INDEX seen_events_by_time ON seen_events(seen_at);
+        """,
+    ),
+)
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def to_text(moment: datetime) -> str:
+    """Fixed-width ISO-8601 UTC ("2026-11-21T12:00:00.000000+00:00"), so text order is time order."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: the store only takes timezone-aware datetimes")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_text(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def maybe_from_text(text: str | None) -> datetime | None:
+    return None if text is None else from_text(text)
+
+
+def statements(script: str) -> list[str]:
+    """Split a script into statements, so a step runs inside our transaction (executescript would commit)."""
+    out: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:80]!r}")
+    return out
+
+
+async def user_version(conn: aiosqlite.Connection) -> int:
+    rows = list(await conn.execute_fetchall("PRAGMA user_version"))
+    return int(rows[0][0])
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Apply pending steps, each in its own BEGIN IMMEDIATE (so two processes opening at once apply it once)."""
+    for version, description, sql in MIGRATIONS:
+        if await user_version(conn) >= version:
+            continue
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            if await user_version(conn) < version:  # another process may have won the race
+                for statement in statements(sql):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {int(version)}")
+                log.info("store schema migrated to version %d: %s", version, description)
+        except BaseException:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+    return await user_version(conn)

@@ -1,0 +1,50 @@
+from datetime import UTC, datetime, timedelta
+
+from bot.store import Limits, Store, Usage, UserPolicy
+from tests.store import NOW, USER, held
+
+DAILY_5 = Limits(daily_credits=5, monthly_credits=None)
+
+
+async def test_policy_defaults_then_upserts(store: Store) -> None:
+    assert await store.get_policy(USER) == UserPolicy(USER)
+    await store.set_policy(UserPolicy(USER, daily_credits=50, monthly_credits=None, exempt=True))
+    assert await store.get_policy(USER) == UserPolicy(USER, 50, None, exempt=True, blocked=False)
+    await store.set_policy(UserPolicy(USER, daily_credits=None, monthly_credits=7, blocked=True))
+    assert await store.get_policy(USER) == UserPolicy(USER, None, 7, exempt=False, blocked=True)
+    assert await store.get_policy("discord:other") == UserPolicy("discord:other")
+
+
+async def test_grants_sum_per_day_and_month(store: Store) -> None:
+    assert await store.granted(USER, now=NOW) == (0, 0)
+    await store.grant(USER, credits=2, now=NOW, by="admin:1")
+    await store.grant(USER, credits=1, now=NOW + timedelta(hours=1), by="admin:2")
+    await store.grant(USER, credits=3, now=NOW - timedelta(days=1), by="admin:1")
+    await store.grant(USER, credits=5, now=datetime(2026, 10, 31, 23, tzinfo=UTC), by="admin:1")
+    await store.grant("discord:other", credits=100, now=NOW, by="admin:1")
+    assert await store.granted(USER, now=NOW) == (3, 6)
+    assert await store.granted(USER, now=datetime(2026, 10, 31, tzinfo=UTC)) == (5, 5)
+    assert await store.granted(USER, now=datetime(2026, 12, 1, tzinfo=UTC)) == (0, 0)
+
+
+async def test_reset_usage_zeroes_credits_and_keeps_spend(store: Store) -> None:
+    earlier = NOW - timedelta(days=2)
+    done = await held(store, DAILY_5, credits=2, usd=0.25, now=earlier)
+    assert await store.commit(done.id, usd=0.25, now=earlier)
+    for _ in range(3):
+        committed = await held(store, DAILY_5, usd=0.25)
+        assert await store.commit(committed.id, usd=0.25, now=NOW)
+    in_flight = await held(store, DAILY_5, usd=0.25)
+    assert await store.usage(USER, now=NOW) == Usage(4, 6, 1.25)
+
+    await store.reset_usage(USER, now=NOW)
+    assert await store.usage(USER, now=NOW) == Usage(0, 0, 1.25)
+    assert await store.usage(USER, now=earlier) == Usage(2, 0, 1.25)  # other days keep their history
+    assert await store.spend(scope="global", period="2026-11-21") == 1.0
+
+    # Refunding what was held before the reset does not turn into bonus credits.
+    assert await store.refund(in_flight.id, usd=0.0, now=NOW)
+    assert await store.usage(USER, now=NOW) == Usage(0, 0, 1.0)
+    for _ in range(5):
+        await held(store, DAILY_5)
+    assert (await store.usage(USER, now=NOW)).day_credits == 5
