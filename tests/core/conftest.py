@@ -92,9 +92,10 @@ def run(services: Services, responder: RecordingResponder) -> Run:
         images: tuple[ImageRef, ...] = (),
         on: Services | None = None,
         to: RecordingResponder | None = None,
+        opts: dict[str, str] | None = None,
         **options: str,
     ) -> list[Reply]:
-        inv = Invocation(command, user, thread, text, images, options)
+        inv = Invocation(command, user, thread, text, images, {**options, **(opts or {})})
         return await dispatch(inv, to or responder, on or services, COMMANDS)
 
     return go

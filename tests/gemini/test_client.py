@@ -88,9 +88,7 @@ async def test_three_turn_edit_sends_every_signature_back(client, fake_gemini, s
     received: list[bytes] = []
     for turn, prompt in enumerate(["a red bicycle", "make it blue", "add a basket"], start=1):
         user = Content.user(prompt, ((png(), "image/png"),) if turn == 2 else ())
-        outcome = await client.generate(
-            ImageRequest(spec.id, (*history, user), image_size="2K", include_thoughts=True)
-        )
+        outcome = await client.generate(ImageRequest(spec.id, (*history, user), image_size="2K", include_thoughts=True))
         assert isinstance(outcome, ImagesDelivered), outcome
         assert outcome.content is not None
         sent = signatures_sent(fake_gemini.requests[-1].body)
@@ -108,7 +106,9 @@ async def test_a_dropped_signature_is_refused_by_the_fake_and_not_retried(client
     stripped = Content("model", tuple(Part(p.text, p.mime_type, p.data, p.thought, None) for p in first.content.parts))
 
     with pytest.raises(e.SignatureRejectedError) as caught:
-        await client.generate(ImageRequest(PRO_3.id, (Content.user("a lighthouse"), stripped, Content.user("at night"))))
+        await client.generate(
+            ImageRequest(PRO_3.id, (Content.user("a lighthouse"), stripped, Content.user("at night")))
+        )
 
     assert "missing a thought_signature in content position 2" in caught.value.detail
     assert caught.value.attempts == 1

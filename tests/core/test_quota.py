@@ -1,0 +1,210 @@
+"""Credits: reserved before the call, committed on delivery, refunded on every failure; limits and admin."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from datetime import timedelta
+
+import pytest
+from PIL import Image
+
+from bot.models import UserRef
+from bot.store.base import Limits
+from tests.core.conftest import ALICE, BOB, NOON, png_bytes
+from tests.fakes.chat import BytesImage
+from tests.fakes.gemini import Fault
+
+
+async def credits(services, user=ALICE) -> int:
+    return (await services.store.usage(user.key, now=NOON)).day_credits
+
+
+async def test_a_fourth_turn_past_a_daily_limit_of_three_is_refused_with_the_reset_time(
+    make_services, run, fake_gemini
+) -> None:
+    services = await make_services(user_daily_credits=3)
+    try:
+        for prompt in ("one", "two", "three"):
+            [ok] = await run("imagine", prompt, on=services)
+            assert not ok.error, ok.text
+        [refused] = await run("imagine", "four", on=services)
+    finally:
+        await services.close()
+    assert refused.error and refused.ephemeral
+    assert "3 of your 3 credits today" in refused.text
+    assert "Sun 22 Nov at 00:00 UTC (in 12 h 0 min)" in refused.text
+    assert len(fake_gemini.requests) == 3  # nothing was sent to the model
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.IMAGE_SAFETY,
+        Fault.IMAGE_PROHIBITED_CONTENT,
+        Fault.IMAGE_RECITATION,
+        Fault.IMAGE_OTHER,
+        Fault.NO_IMAGE,
+        Fault.TEXT_ONLY,
+        Fault.BLOCKED_PROMPT,
+        Fault.RATE_LIMIT,
+        Fault.RATE_LIMIT_DAILY,
+        Fault.INTERNAL,
+        Fault.OVERLOADED,
+        Fault.DEADLINE,
+        Fault.RESET,
+        Fault.MALFORMED_JSON,
+    ],
+)
+async def test_every_failure_refunds_and_says_what_happened(run, services, fake_gemini, fault) -> None:
+    fake_gemini.enqueue(fault, times=5, retry_delay="0.01s")
+    [reply] = await run("imagine", "a cat")
+
+    assert reply.error and not reply.images
+    assert "Something went wrong" not in reply.text
+    assert "charged" in reply.text
+    assert await credits(services) == 0
+    session = await services.store.active_session("console:local:terminal:t1")
+    assert session is not None and session.head_turn_id is None
+    held = await services.store.held_owners()
+    assert held == []
+
+
+async def test_an_upload_the_platform_refuses_is_refunded(run, services, responder) -> None:
+    responder.fail_sends = True
+    [reply] = await run("imagine", "a cat")
+    assert reply.error and "couldn't post" in reply.text
+    assert await credits(services) == 0
+    session = await services.store.active_session("console:local:terminal:t1")
+    assert session is not None and session.head_turn_id is None
+
+
+async def test_64_concurrent_reservations_never_commit_more_than_10(services) -> None:
+    limits = Limits(daily_credits=10, monthly_credits=100)
+
+    async def one(i: int):
+        return await services.store.reserve(
+            user_key=ALICE.key,
+            workspace_id="",
+            credits=1,
+            usd=0.05,
+            limits=limits,
+            now=NOON,
+            ttl=timedelta(minutes=5),
+            owner="test",
+        )
+
+    results = await asyncio.gather(*(one(i) for i in range(64)))
+    held = [r for r in results if hasattr(r, "expires_at")]
+    assert len(held) == 10
+    for reservation in held:
+        assert await services.store.commit(reservation.id, usd=0.05, now=NOON)
+    assert await credits(services) == 10
+
+
+async def test_a_reservation_left_by_a_killed_process_is_reclaimed_on_the_next_start(make_services, tmp_path) -> None:
+    services = await make_services()
+    db = services.settings.database_url.removeprefix("sqlite:///")
+    await services.close()
+    script = (
+        "import asyncio, os, signal, sys\n"
+        "from datetime import datetime, timedelta, UTC\n"
+        "from bot.store import open_store\nfrom bot.store.base import Limits\nfrom bot.quotas import instance_owner\n"
+        "async def main():\n"
+        f"    store = open_store({db!r}); await store.open()\n"
+        "    await store.reserve(user_key='console:alice', workspace_id='', credits=1, usd=0.1,\n"
+        "        limits=Limits(5, 50), now=datetime(2026, 11, 21, 12, tzinfo=UTC), ttl=timedelta(hours=1),\n"
+        "        owner=instance_owner())\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "asyncio.run(main())\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], check=False, cwd=os.getcwd(), timeout=60)
+    assert killed.returncode == -9
+
+    restarted = await make_services()
+    try:
+        assert await restarted.store.held_owners() == []
+        assert await credits(restarted) == 0
+    finally:
+        await restarted.close()
+
+
+async def test_grants_blocks_and_exemptions(run, services) -> None:
+    admin = UserRef("console", "root", platform_admin=True)
+    [denied] = await run("admin", user=BOB, action="grant", opts={"user": ALICE.key}, amount="5")
+    assert denied.error and "Only bot admins" in denied.text
+
+    [granted] = await run("admin", user=admin, action="grant", opts={"user": ALICE.key}, amount="5")
+    assert "Granted 5" in granted.text
+    [quota] = await run("quota")
+    assert "55 of 55 credits left" in quota.text
+
+    await run("admin", user=admin, action="block", opts={"user": ALICE.key})
+    [blocked] = await run("imagine", "a cat")
+    assert blocked.error and "blocked" in blocked.text
+    await run("admin", user=admin, action="unblock", opts={"user": ALICE.key})
+    [ok] = await run("imagine", "a cat")
+    assert not ok.error
+
+
+async def test_quota_shows_what_is_left_and_when_it_resets(run) -> None:
+    await run("imagine", "a cat", size="2K")
+    [quota] = await run("quota")
+    assert quota.ephemeral
+    assert "Today: 48 of 50 credits left; resets Sun 22 Nov at 00:00 UTC" in quota.text
+    assert "This month: 498 of 500" in quota.text and "resets Tue 01 Dec" in quota.text
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _truncated_png() -> bytes:
+    out = io.BytesIO()
+    Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3)).save(out, "PNG")
+    return out.getvalue()[: len(out.getvalue()) // 2]
+
+
+@pytest.mark.parametrize(
+    ("case", "images", "text", "options", "words"),
+    [
+        ("not an image", (BytesImage(b"%PDF-1.7 hello", "doc.pdf", "application/pdf"),), "x", {}, "isn't an image"),
+        ("named png, is text", (BytesImage(b"hello world" * 10, "fake.png"),), "x", {}, "fake.png"),
+        ("truncated", (BytesImage(_truncated_png(), "cut.png"),), "x", {}, "damaged or truncated"),
+        ("bomb", (BytesImage(_bomb_png(30000, 30000), "bomb.png"),), "x", {}, "30000×30000"),
+        ("over-size", (BytesImage(png_bytes(), "big.png", declared_size=80 * 1024 * 1024),), "x", {}, "the limit is"),
+        ("too many", tuple(BytesImage(png_bytes()) for _ in range(15)), "x", {}, "at most 14"),
+        ("empty prompt", (), "   ", {}, "Tell me what to draw"),
+        ("huge prompt", (), "x" * 20_000, {}, "20,000 characters"),
+        ("aspect", (), "x", {"aspect_ratio": "8:1", "model": "gemini-3-pro-image-preview"}, "aspect ratio 8:1"),
+        ("size", (), "x", {"size": "512", "model": "gemini-3-pro-image-preview"}, "can't make 512"),
+        ("bad aspect text", (), "x", {"aspect_ratio": "wide"}, "isn't an aspect ratio"),
+        ("unknown model", (), "x", {"model": "dall-e"}, "don't know the model"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+async def test_bad_input_gets_a_specific_message_and_costs_nothing(
+    run, services, fake_gemini, case, images, text, options, words
+) -> None:
+    [reply] = await run("imagine", text, images=images, **options)
+
+    assert reply.error and reply.ephemeral
+    assert words in reply.text, reply.text
+    assert fake_gemini.requests == []
+    assert await credits(services) == 0
+    if case == "over-size":
+        assert images[0].reads == []  # refused before download
