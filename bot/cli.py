@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from bot.adapter import load_adapters
 from bot.config import Settings
 from bot.logs import configure_logging
+from bot.maintenance import run_maintenance
 from bot.services import Services, build_services
 
 EXIT_NOT_CONFIGURED = 2
@@ -69,6 +70,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(a.run(services), name=a.name) for a in adapters]
+    tasks.append(asyncio.create_task(run_maintenance(services), name="maintenance"))
     stopper = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

@@ -12,9 +12,10 @@ from typing import Any
 
 from bot.config import Settings
 from bot.gemini import GeminiClient, RetryPolicy
+from bot.maintenance import reclaim_once
 from bot.models import UserRef
 from bot.queue import ThreadQueue
-from bot.quotas import Ledger, owner_is_dead, utcnow
+from bot.quotas import Ledger, utcnow
 from bot.store import open_store
 from bot.store.base import Store
 
@@ -90,9 +91,7 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
 async def recover(services: Services) -> None:
     """Refund reservations that expired and fail turns left pending by a process that died mid-turn."""
     now = services.now()
-    owners = await services.store.held_owners()
-    dead = tuple(owner for owner in owners if owner_is_dead(owner, me=services.ledger.owner))
-    reclaimed = await services.store.reclaim(now=now, dead_owners=dead)
+    reclaimed = await reclaim_once(services)
     if reclaimed:
         log.info("refunded %d reservation(s) left by stopped processes or expired", reclaimed)
     await services.store.fail_pending_turns(before=now, now=now)

@@ -1,0 +1,33 @@
+"""Background upkeep while the bot runs: expired or orphaned reservations are refunded periodically."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from bot.quotas import owner_is_dead
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+async def reclaim_once(services: Services) -> int:
+    """Refund held reservations that expired or whose process died; returns how many."""
+    owners = await services.store.held_owners()
+    dead = tuple(owner for owner in owners if owner_is_dead(owner, me=services.ledger.owner))
+    return await services.store.reclaim(now=services.now(), dead_owners=dead)
+
+
+async def run_maintenance(services: Services, *, interval: float = 60.0) -> None:
+    """Reclaim every `interval` seconds until cancelled; a failing round is logged, never fatal."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            reclaimed = await reclaim_once(services)
+            if reclaimed:
+                log.info("refunded %d expired or orphaned reservation(s)", reclaimed)
+        except Exception:
+            log.exception("maintenance round failed")

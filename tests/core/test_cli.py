@@ -1,0 +1,78 @@
+"""The `bananabot` command line: doctor, migrate, quota admin, and the upload-limit re-encode."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from tests.core.conftest import ALICE, NOON
+from tests.fakes.gemini import FakeGemini
+
+
+async def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BANANABOT_", "GEMINI_", "DISCORD_", "SLACK_"))}
+    base["BANANABOT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**base, **(env or {})},
+        cwd=tmp_path,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_doctor_reports_config_and_database_without_secrets(tmp_path: Path, fake_gemini: FakeGemini) -> None:
+    secret = "AIza-super-secret-doctor-key"
+    code, out, err = await cli(
+        tmp_path, "doctor", env={"GEMINI_API_KEY": secret, "GEMINI_BASE_URL": fake_gemini.base_url}
+    )
+    assert code == 0, out + err
+    assert "GEMINI_API_KEY: set" in out and "reachable, schema version" in out
+    assert secret not in out + err
+
+
+async def test_doctor_fails_when_the_key_is_missing(tmp_path: Path) -> None:
+    code, out, _ = await cli(tmp_path, "doctor")
+    assert code == 1 and "GEMINI_API_KEY: MISSING" in out
+
+
+async def test_migrate_then_quota_admin_from_the_command_line(tmp_path: Path) -> None:
+    code, out, _ = await cli(tmp_path, "migrate")
+    assert code == 0 and "schema version" in out
+    assert (await cli(tmp_path, "quota", "grant", ALICE.key, "7"))[0] == 0
+    assert (await cli(tmp_path, "quota", "block", ALICE.key))[0] == 0
+    code, out, _ = await cli(tmp_path, "quota", "show", ALICE.key)
+    assert code == 0 and "blocked" in out
+    code, _, err = await cli(tmp_path, "quota", "grant", ALICE.key, "lots")
+    assert code == 1 and "whole number" in err
+
+
+async def test_a_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
+    code, _, err = await cli(tmp_path, "doctor", env={"BANANABOT_USER_DAILY_CREDITS": "many"})
+    assert code == 2 and "user_daily_credits" in err
+
+
+async def test_an_output_over_the_upload_limit_is_reencoded_and_the_reply_says_so(
+    services, fake_gemini, responder
+) -> None:
+    from bot.dispatcher import dispatch
+    from bot.models import Invocation
+    from commands import COMMANDS
+    from tests.core.conftest import THREAD, size_of
+
+    fake_gemini.noise = True  # a 2K noise PNG is ~12 MB
+    inv = Invocation("imagine", ALICE, THREAD, "static", options={"size": "2K"}, upload_limit=10 * 1024 * 1024)
+    [reply] = await dispatch(inv, responder, services, COMMANDS)
+
+    assert not reply.error, reply.text
+    assert len(reply.images[0].data) <= 10 * 1024 * 1024
+    assert reply.images[0].mime == "image/jpeg" and size_of(reply.images[0].data) == (2048, 2048)
+    assert "Re-encoded as JPEG" in reply.text
+    assert (await services.store.usage(ALICE.key, now=NOON)).day_credits == 2
