@@ -130,7 +130,7 @@ def text_body(prompt: str, **generation: Any) -> dict[str, Any]:
 # 1. Dimensions: every (model, size, aspect ratio) renders a real PNG of the published size.
 
 
-@pytest.mark.parametrize(("model", "size", "ratio"), sorted(DIMENSIONS), ids="-".join)
+@pytest.mark.parametrize(("model", "size", "ratio"), sorted(DIMENSIONS), ids=["-".join(k) for k in sorted(DIMENSIONS)])
 async def test_every_size_and_ratio_renders_a_real_png(fake_gemini: FakeGemini, model: str, size: str, ratio: str):  # noqa: F811
     response = await post(
         fake_gemini, model, text_body("a lighthouse", imageConfig={"aspectRatio": ratio, "imageSize": size})

@@ -142,8 +142,7 @@ def stream_chunks(outcome: Outcome, usage: dict[str, Any], *, model: str, rid: s
     """Thoughts, then text, then images with finishReason: each chunk a full response object (§5.6)."""
     groups: list[list[dict[str, Any]]] = []
     for part in outcome.parts:
-        kind = "thought" if part.get("thought") else ("image" if "inlineData" in part else "text")
-        if groups and _kind(groups[-1][-1]) == kind:
+        if groups and _kind(groups[-1][-1]) == _kind(part):
             groups[-1].append(part)
         else:
             groups.append([part])
