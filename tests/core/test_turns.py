@@ -190,3 +190,18 @@ async def test_switching_model_mid_session_carries_the_image_not_the_signatures(
 
 async def test_usage_day_is_utc(services) -> None:
     assert period_day(NOON) == "2026-11-21"
+
+
+async def test_a_user_with_too_many_turns_in_flight_is_told_to_wait(make_services, run, fake_gemini) -> None:
+    services = await make_services(user_max_in_flight=1)
+    fake_gemini.latency = 0.4
+    other_thread = THREAD.__class__("console", "local", "terminal", "t2")
+    try:
+        first, second = await asyncio.gather(
+            run("imagine", "a kettle", on=services), run("imagine", "a teapot", on=services, thread=other_thread)
+        )
+    finally:
+        await services.close()
+    refused = [r for r in (*first, *second) if r.error]
+    assert len(refused) == 1 and "wait for one to finish" in refused[0].text
+    assert len(fake_gemini.requests) == 1
