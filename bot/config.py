@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     discord_api_url: str = Field("https://discord.com/api/v10", validation_alias=_env("DISCORD_API_URL"))
     discord_gateway_url: str | None = Field(None, validation_alias=_env("DISCORD_GATEWAY_URL"))
     discord_guild_ids: CsvList = Field((), validation_alias=_env("DISCORD_GUILD_IDS"))
+    discord_allowed_guilds: CsvList = ()
+    discord_allowed_channels: CsvList = ()
+    discord_allowed_roles: CsvList = ()
+    discord_allow_dms: bool = False
+    discord_message_content: bool = True
 
     # Slack
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
@@ -77,7 +82,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("admins", "exempt_users", "discord_guild_ids", mode="before")
+    @field_validator(
+        "admins",
+        "exempt_users",
+        "discord_guild_ids",
+        "discord_allowed_guilds",
+        "discord_allowed_channels",
+        "discord_allowed_roles",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -161,6 +161,23 @@ class Ledger:
         lines.append(f"Credits per image: {credits}.")
         return "\n".join(lines)
 
+    async def precheck(self, user: UserRef, *, credits: int, now: datetime) -> QuotaRefused | None:
+        """A read-only look before platform work (say, creating a thread): would a reservation be refused now?
+
+        `reserve` still decides atomically; this only spares users an empty thread when they are out of credits.
+        """
+        limits = await self.limits_for(user, now)
+        if isinstance(limits, QuotaRefused):
+            return limits
+        usage = await self.store.usage(user.key, now=now)
+        if limits.daily_credits is not None and usage.day_credits + credits > limits.daily_credits:
+            refusal = Refusal("daily", limits.daily_credits, usage.day_credits)
+        elif limits.monthly_credits is not None and usage.month_credits + credits > limits.monthly_credits:
+            refusal = Refusal("monthly", limits.monthly_credits, usage.month_credits)
+        else:
+            return None
+        return QuotaRefused(self.refusal_message(refusal, credits=credits, now=now))
+
     async def left_today(self, user: UserRef, now: datetime) -> int | None:
         """Credits left today, None when unlimited (for result captions)."""
         limits = await self.limits_for(user, now)

@@ -1,0 +1,221 @@
+"""The discord.py client: slash commands, thread messages and buttons into invocations for the core."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord import glue
+from adapters.discord.access import refusal
+from adapters.discord.buttons import ResultButton
+from adapters.discord.responder import DiscordResponder
+from adapters.discord.translate import (
+    DiscordAttachment,
+    clip,
+    thread_key,
+    thread_name,
+    thread_ref,
+    turn_of_message,
+    user_ref,
+)
+from bot.dispatcher import dispatch
+from bot.models import Invocation
+from bot.services import Services
+from bot.targets import size_option
+from commands import COMMANDS
+
+log = logging.getLogger(__name__)
+Interaction = discord.Interaction[Any]
+_BUTTON_COMMANDS = {
+    "retry": ("retry", {}),
+    "undo": ("undo", {}),
+    "upscale_2k": ("upscale", {"size": "2K"}),
+    "upscale_4k": ("upscale", {"size": "4K"}),
+    "variations": ("variations", {}),
+}
+
+
+def intents(*, message_content: bool) -> discord.Intents:
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    wanted.dm_messages = True
+    wanted.message_content = message_content
+    return wanted
+
+
+class BananaClient(discord.Client):
+    """One bot connection; every handler acks first (Discord's 3-second rule), then runs the core."""
+
+    def __init__(self, services: Services, *, message_content: bool = True, **options: Any) -> None:
+        super().__init__(intents=intents(message_content=message_content), **options)
+        self.services = services
+        self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(self)
+        glue.register(self.tree, self)
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(ResultButton)  # buttons of messages posted before a restart keep working
+        guilds = self.services.settings.discord_guild_ids
+        if guilds:
+            for guild_id in guilds:
+                guild = discord.Object(int(guild_id))
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    # Slash commands
+    async def on_imagine(
+        self,
+        interaction: Interaction,
+        prompt: str,
+        attachments: tuple[discord.Attachment, ...],
+        options: dict[str, str],
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        channel = interaction.channel
+        if isinstance(channel, discord.Thread):
+            await self._run(interaction, "imagine", channel, text=prompt, attachments=attachments, options=options)
+            return
+        if not isinstance(channel, discord.TextChannel):
+            await interaction.edit_original_response(
+                content="Use /imagine in a server text channel or a session thread."
+            )
+            return
+        if await self._refused(interaction, channel.id):
+            return
+        user = user_ref(interaction.user)
+        credits = self.services.settings.credits_for(size_option(options.get("size")) or "1K")
+        short = await self.services.ledger.precheck(user, credits=credits, now=self.services.now())
+        if short is not None:  # don't open an empty thread for someone who is out of credits
+            await interaction.edit_original_response(content=short.message)
+            return
+        starter = await channel.send(
+            clip(f"🎨 {interaction.user.mention} started an image session: “{prompt}”"),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        thread = await channel.create_thread(name=thread_name(prompt), message=starter, auto_archive_duration=1440)
+        await self._run(interaction, "imagine", thread, text=prompt, attachments=attachments, options=options)
+
+    async def on_simple(self, interaction: Interaction, command: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        channel = interaction.channel
+        thread = channel if isinstance(channel, discord.Thread) else None
+        await self._run(interaction, command, thread)
+
+    async def on_admin(self, interaction: Interaction, action: str, target: discord.User, amount: str | None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        options = {"action": action, "user": f"discord:{target.id}"}
+        if amount is not None:
+            options["amount"] = amount
+        channel = interaction.channel
+        await self._run(interaction, "admin", channel if isinstance(channel, discord.Thread) else None, options=options)
+
+    async def on_result_button(self, interaction: Interaction, action: str, turn_id: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        channel = interaction.channel
+        if not isinstance(channel, discord.Thread):
+            await interaction.edit_original_response(content="This button only works in its session thread.")
+            return
+        command, extra = _BUTTON_COMMANDS[action]
+        await self._run(interaction, command, channel, options={**extra, "turn": turn_id})
+
+    # Plain messages in a session thread
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or not isinstance(message.channel, discord.Thread):
+            return
+        thread = message.channel
+        key = thread_key(thread.guild.id, thread.parent_id, thread.id)
+        if await self.services.store.active_session(key) is None:
+            return  # not one of ours (or reset): stay quiet
+        user = user_ref(message.author)
+        denied = refusal(
+            self.services.settings, guild_id=thread.guild.id, channel_id=thread.parent_id, role_ids=user.roles
+        )
+        if denied:
+            await thread.send(denied, reference=message, mention_author=False)
+            return
+        text = self._without_mention(message.content)
+        if not text and not message.attachments:
+            return
+        options: dict[str, str] = {}
+        parent_turn = await self._replied_turn(message)
+        if parent_turn:
+            options["turn"] = parent_turn
+        invocation = Invocation(
+            "imagine",
+            user,
+            thread_ref(thread),
+            text,
+            tuple(DiscordAttachment(a) for a in message.attachments),
+            options,
+            upload_limit=thread.guild.filesize_limit,
+        )
+        responder = DiscordResponder(thread=thread, source=message, mention=message.author.mention)
+        try:
+            await dispatch(invocation, responder, self.services, COMMANDS)
+        finally:
+            await responder.close()
+
+    async def _run(
+        self,
+        interaction: Interaction,
+        command: str,
+        thread: discord.Thread | None,
+        *,
+        text: str = "",
+        attachments: tuple[discord.Attachment, ...] = (),
+        options: Mapping[str, str] | None = None,
+    ) -> None:
+        parent = thread.parent_id if thread is not None else interaction.channel_id
+        if await self._refused(interaction, parent):
+            return
+        channel = thread or interaction.channel
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            await interaction.edit_original_response(content="I can't post here.")
+            return
+        invocation = Invocation(
+            command,
+            user_ref(interaction.user),
+            thread_ref(thread) if thread is not None else None,
+            text,
+            tuple(DiscordAttachment(a) for a in attachments),
+            dict(options or {}),
+            upload_limit=interaction.filesize_limit,
+        )
+        responder = DiscordResponder(thread=channel, interaction=interaction)
+        try:
+            await dispatch(invocation, responder, self.services, COMMANDS)
+        finally:
+            await responder.close()
+
+    async def _refused(self, interaction: Interaction, channel_id: int | None) -> bool:
+        roles = user_ref(interaction.user).roles
+        denied = refusal(self.services.settings, guild_id=interaction.guild_id, channel_id=channel_id, role_ids=roles)
+        if denied:
+            await interaction.edit_original_response(content=denied)
+        return denied is not None
+
+    async def _replied_turn(self, message: discord.Message) -> str | None:
+        reference = message.reference
+        if reference is None or reference.message_id is None:
+            return None
+        target = reference.resolved
+        if not isinstance(target, discord.Message):
+            try:
+                target = await message.channel.fetch_message(reference.message_id)
+            except discord.HTTPException:
+                return None
+        if self.user is None or target.author.id != self.user.id:
+            return None
+        return turn_of_message(target)
+
+    def _without_mention(self, content: str) -> str:
+        if self.user is None:
+            return content.strip()
+        return re.sub(rf"<@!?{self.user.id}>", "", content).strip()
