@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    slack_file_hosts: CsvList = ("files.slack.com",)
+    slack_allowed_channels: CsvList = ()
 
     # Operations
     http_port: int | None = Field(None, ge=1, le=65535)
@@ -89,6 +91,8 @@ class Settings(BaseSettings):
         "discord_allowed_guilds",
         "discord_allowed_channels",
         "discord_allowed_roles",
+        "slack_file_hosts",
+        "slack_allowed_channels",
         mode="before",
     )
     @classmethod

@@ -1,0 +1,76 @@
+"""The Slack adapter: mentions and /imagine start sessions in threads; replies there continue them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from bot.config import Settings
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+DEFAULT_HTTP_PORT = 3000
+
+
+class SlackAdapter:
+    """Socket Mode when SLACK_APP_TOKEN is set, else HTTP mode at /slack/events when SLACK_SIGNING_SECRET is."""
+
+    name = "slack"
+    required = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+
+    def configured(self, settings: Settings) -> bool:
+        return settings.slack_bot_token is not None and (
+            settings.slack_app_token is not None or settings.slack_signing_secret is not None
+        )
+
+    def doctor(self, settings: Settings) -> list[str]:
+        if settings.slack_bot_token is None:
+            return ["slack: not configured (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET)"]
+        if settings.slack_app_token is not None:
+            mode = "Socket Mode (SLACK_APP_TOKEN)"
+        elif settings.slack_signing_secret is not None:
+            mode = f"HTTP mode at :{settings.http_port or DEFAULT_HTTP_PORT}/slack/events"
+        else:
+            mode = "MISSING: set SLACK_APP_TOKEN or SLACK_SIGNING_SECRET"
+        return [
+            f"slack: bot token set; {mode}; Web API {settings.slack_api_url}",
+            f"slack: files fetched only from {', '.join(settings.slack_file_hosts)}",
+        ]
+
+    async def run(self, services: Services) -> None:
+        from aiohttp import web
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        from adapters.slack.wiring import build
+
+        settings = services.settings
+        app, bot = build(services)
+        try:
+            if settings.slack_app_token is not None:
+                handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
+                try:
+                    await handler.connect_async()  # type: ignore[no-untyped-call]
+                    await asyncio.Event().wait()
+                finally:
+                    with contextlib.suppress(Exception):
+                        await handler.close_async()  # type: ignore[no-untyped-call]
+            else:
+                runner = web.AppRunner(app.web_app(path="/slack/events"), access_log=None)
+                await runner.setup()
+                port = settings.http_port or DEFAULT_HTTP_PORT
+                await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 - Slack must reach it
+                log.info("slack: HTTP mode listening on :%d/slack/events", port)
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    await runner.cleanup()
+        finally:
+            await bot.http.aclose()
+
+    async def chat(self, services: Services, *, session: str, out_dir: Path | None) -> None:
+        raise NotImplementedError("the Slack adapter has no terminal mode")
+
+
+ADAPTER = SlackAdapter()

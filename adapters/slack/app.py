@@ -1,0 +1,155 @@
+"""The bolt app: mentions, thread messages, /imagine, buttons and App Home into invocations for the core."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import httpx
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.files import SlackFile
+from adapters.slack.home import publish_home
+from adapters.slack.responder import SlackResponder
+from adapters.slack.translate import BUTTON_COMMANDS, DM_THREAD, parse_flags, strip_mention, user_ref
+from bot.dispatcher import dispatch
+from bot.models import Button, Invocation, ThreadRef
+from bot.services import Services
+from bot.targets import size_option
+from commands import COMMANDS
+
+log = logging.getLogger(__name__)
+UPLOAD_LIMIT = 50 * 1024 * 1024
+_ACTION = re.compile(r"^bb:")
+
+
+class SlackBot:
+    """Turns Slack events into invocations; one per process, shared by HTTP and Socket Mode."""
+
+    def __init__(self, services: Services, client: AsyncWebClient, http: httpx.AsyncClient) -> None:
+        self.services = services
+        self.client = client
+        self.http = http
+        settings = services.settings
+        self.token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+
+    def register(self, app: AsyncApp) -> None:
+        app.event("app_mention")(self.on_mention)
+        app.event("message")(self.on_message)
+        app.command("/imagine")(self.on_imagine)
+        app.action(_ACTION)(self.on_button)
+        app.event("app_home_opened")(self.on_home)
+
+    async def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
+        text = strip_mention(event.get("text", ""), context.get("bot_user_id"))
+        thread_ts = event.get("thread_ts") or event["ts"]  # Slack: the thread root ts, never a reply's
+        await self._turn(body, event, text=text, thread_ts=thread_ts)
+
+    async def on_message(self, body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
+        if event.get("subtype") not in (None, "file_share") or event.get("bot_id"):
+            return  # edits, deletions, joins and other bots (ourselves included) are not turns
+        bot_user = context.get("bot_user_id")
+        if not event.get("user") or event.get("user") == bot_user:
+            return
+        is_dm = event.get("channel_type") == "im"
+        if bot_user and f"<@{bot_user}>" in event.get("text", "") and not is_dm:
+            return  # the app_mention event for the same message runs the turn
+        thread_ts = event.get("thread_ts")
+        if not is_dm:
+            if not thread_ts:
+                return
+            team = body.get("team_id") or event.get("team") or ""
+            key = ThreadRef("slack", team, event["channel"], thread_ts).key
+            if await self.services.store.active_session(key) is None:
+                return  # a thread that isn't a session: stay quiet
+        await self._turn(body, event, text=strip_mention(event.get("text", ""), bot_user), thread_ts=thread_ts)
+
+    async def on_imagine(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        user_id, channel, team = body["user_id"], body["channel_id"], body.get("team_id", "")
+        text, options = parse_flags(body.get("text", ""))
+        user = user_ref(user_id, team)
+        if not text:
+            await client.chat_postEphemeral(
+                channel=channel,
+                user=user_id,
+                text="Usage: /imagine a red fox in the "
+                "snow --ar 16:9 --size 2K. To start from an image, mention me with it.",
+            )
+            return
+        if not self._allowed(channel):
+            await client.chat_postEphemeral(channel=channel, user=user_id, text="I'm not enabled in this channel.")
+            return
+        credits = self.services.settings.credits_for(size_option(options.get("size")) or "1K")
+        short = await self.services.ledger.precheck(user, credits=credits, now=self.services.now())
+        if short is not None:  # no empty session thread for someone out of credits
+            await client.chat_postEphemeral(channel=channel, user=user_id, text=short.message)
+            return
+        # Slack: slash commands can't run in threads, so the session gets a root message of its own.
+        root = await client.chat_postMessage(
+            channel=channel, text=f"🍌 <@{user_id}> started an image session: “{text}”"
+        )
+        thread = ThreadRef("slack", team, channel, str(root["ts"]))
+        invocation = Invocation("imagine", user, thread, text, (), options, upload_limit=UPLOAD_LIMIT)
+        responder = SlackResponder(client, channel=channel, thread_ts=thread.thread_id, user_id=user_id)
+        await dispatch(invocation, responder, self.services, COMMANDS)
+
+    async def on_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        parsed = Button.parse(action.get("action_id", ""))
+        if parsed is None or parsed[0] not in BUTTON_COMMANDS:
+            return
+        command, extra = BUTTON_COMMANDS[parsed[0]]
+        user_id = body["user"]["id"]
+        team = (body.get("team") or {}).get("id", "")
+        channel = body["channel"]["id"]
+        message = body.get("message") or {}
+        thread_ts = message.get("thread_ts") or message.get("ts")
+        event_id = f"action:{channel}:{action.get('action_ts', '')}:{user_id}"
+        invocation = Invocation(
+            command,
+            user_ref(user_id, team),
+            ThreadRef("slack", team, channel, thread_ts or DM_THREAD),
+            options={**extra, "turn": parsed[1]},
+            event_id=event_id,
+            upload_limit=UPLOAD_LIMIT,
+        )
+        responder = SlackResponder(self.client, channel=channel, thread_ts=thread_ts, user_id=user_id)
+        await dispatch(invocation, responder, self.services, COMMANDS)
+
+    async def on_home(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home":
+            await publish_home(self.client, self.services, user_ref(event["user"], body.get("team_id", "")))
+
+    async def _turn(self, body: dict[str, Any], event: dict[str, Any], *, text: str, thread_ts: str | None) -> None:
+        channel = event["channel"]
+        user_id = event["user"]
+        team = body.get("team_id") or event.get("team") or ""
+        responder = SlackResponder(
+            self.client, channel=channel, thread_ts=thread_ts, user_id=user_id, source_ts=event.get("ts")
+        )
+        if not self._allowed(channel):
+            await responder.client.chat_postEphemeral(channel=channel, user=user_id, text="I'm not enabled here.")
+            return
+        files = tuple(
+            SlackFile(info, self.http, self.token, self.services.settings.slack_file_hosts)
+            for info in event.get("files") or ()
+        )
+        text, options = parse_flags(text)
+        invocation = Invocation(
+            "imagine",
+            user_ref(user_id, team),
+            ThreadRef("slack", team, channel, thread_ts or DM_THREAD),
+            text,
+            files,
+            options,
+            event_id=body.get("event_id"),
+            upload_limit=UPLOAD_LIMIT,
+        )
+        await dispatch(invocation, responder, self.services, COMMANDS)
+
+    def _allowed(self, channel: str) -> bool:
+        allowed = self.services.settings.slack_allowed_channels
+        return not allowed or channel in allowed or channel.startswith("D")

@@ -1,0 +1,65 @@
+"""Slack files as attachments: the bot token goes only to Slack's file host, size is checked before download."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bot.images import ImageRejected, human_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SlackFile:
+    """A file from an event's `files[]`, downloaded lazily with the bot token."""
+
+    info: dict[str, Any]
+    http: httpx.AsyncClient
+    token: str
+    allowed_hosts: tuple[str, ...]
+
+    @property
+    def filename(self) -> str:
+        return str(self.info.get("name") or self.info.get("title") or "file")
+
+    @property
+    def declared_mime(self) -> str | None:
+        mime = self.info.get("mimetype")
+        return str(mime) if mime else None
+
+    @property
+    def declared_size(self) -> int | None:
+        size = self.info.get("size")
+        return int(size) if isinstance(size, int) else None
+
+    async def read(self, max_bytes: int) -> bytes:
+        url = str(self.info.get("url_private_download") or self.info.get("url_private") or "")
+        host = urlsplit(url).netloc.lower()
+        if urlsplit(url).scheme not in ("https", "http") or host not in self.allowed_hosts:
+            # Security: the bot token is only ever sent to Slack's own file host.
+            raise ImageRejected("not_image", f"I can only fetch files Slack hosts; “{self.filename}” is elsewhere.")
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with self.http.stream("GET", url, headers=headers, follow_redirects=False) as response:
+            content_type = response.headers.get("content-type", "")
+            if response.status_code != 200 or content_type.startswith("text/html"):
+                raise ImageRejected(
+                    "not_image",
+                    f"I couldn't download “{self.filename}” (Slack answered with a login page): "
+                    "the app needs the files:read scope.",
+                )
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise ImageRejected(
+                    "too_large",
+                    f"“{self.filename}” is {human_bytes(int(declared))}; the limit is {human_bytes(max_bytes)}.",
+                )
+            chunks: list[bytes] = []
+            total = 0
+            async for chunk in response.aiter_bytes():
+                total += len(chunk)
+                if total > max_bytes:
+                    raise ImageRejected("too_large", f"“{self.filename}” is over the {human_bytes(max_bytes)} limit.")
+                chunks.append(chunk)
+        return b"".join(chunks)

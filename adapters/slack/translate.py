@@ -1,0 +1,35 @@
+"""Slack text and ids into neutral values: mentions stripped, `--ar 16:9` style flags, user refs."""
+
+from __future__ import annotations
+
+import re
+
+from bot.models import UserRef
+
+DM_THREAD = "im"  # a DM channel is one session of its own
+BUTTON_COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
+    "retry": ("retry", {}),
+    "undo": ("undo", {}),
+    "upscale_2k": ("upscale", {"size": "2K"}),
+    "upscale_4k": ("upscale", {"size": "4K"}),
+    "variations": ("variations", {}),
+}
+_FLAG = re.compile(r"(?:^|\s)--(ar|aspect|size|model)\s+(\S+)", re.IGNORECASE)
+_FLAG_NAMES = {"ar": "aspect_ratio", "aspect": "aspect_ratio", "size": "size", "model": "model"}
+
+
+def strip_mention(text: str, bot_user_id: str | None) -> str:
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", "", text)
+    return text.strip()
+
+
+def parse_flags(text: str) -> tuple[str, dict[str, str]]:
+    """`a fox --ar 16:9 --size 2K` -> ("a fox", {"aspect_ratio": "16:9", "size": "2K"})."""
+    options = {_FLAG_NAMES[m.group(1).lower()]: m.group(2) for m in _FLAG.finditer(text)}
+    return _FLAG.sub(" ", text).strip(), options
+
+
+def user_ref(user_id: str, team_id: str) -> UserRef:
+    # Slack renders <@U…> as the member's name in messages, so captions attribute turns without users.info.
+    return UserRef("slack", user_id, display_name=f"<@{user_id}>", workspace_id=team_id)
