@@ -1,3 +1,3 @@
 """Shared fixtures: the fake servers are pytest plugins."""
 
-pytest_plugins = ["tests.fakes.gemini.fixture"]
+pytest_plugins = ["tests.fakes.gemini.fixture", "tests.fakes.slack.fixture"]
