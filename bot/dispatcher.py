@@ -6,8 +6,8 @@ import logging
 import time
 from collections.abc import Mapping
 
+from bot.charges import settle
 from bot.command import Command
-from bot.engine import settle
 from bot.errors import UserError
 from bot.models import Invocation, Progress, Reply
 from bot.ports import Responder
@@ -70,23 +70,37 @@ async def _call(command: Command, inv: Invocation, services: Services) -> list[R
 
 
 async def _deliver(responder: Responder, services: Services, replies: list[Reply]) -> list[Reply]:
-    delivered: list[Reply] = []
-    for reply in replies:
-        try:
-            await responder.send(reply)
-        except Exception:
-            log.exception("could not post a reply")
-            await settle(services, reply.receipts, delivered=False)
-            apology = _refusal("I made the image but couldn't post it here; nothing was charged.")
+    """Post each reply, then settle its charges; whatever was not posted (error or cancellation) is refunded."""
+    shown: list[Reply] = []
+    waiting = list(replies)
+    try:
+        while waiting:
+            reply = waiting[0]
             try:
-                await responder.send(apology)
+                await responder.send(reply)
             except Exception:
-                log.warning("could not post the apology either")
-            delivered.append(apology)
-            continue
-        await settle(services, reply.receipts, delivered=True)
-        delivered.append(reply)
-    return delivered
+                log.exception("could not post a reply")
+                waiting.pop(0)
+                await settle(services, reply.receipts, delivered=False)
+                shown.append(await _apologise(responder, reply))
+                continue
+            waiting.pop(0)
+            await settle(services, reply.receipts, delivered=True)
+            shown.append(reply)
+    finally:
+        for reply in waiting:
+            await settle(services, reply.receipts, delivered=False)
+    return shown
+
+
+async def _apologise(responder: Responder, failed: Reply) -> Reply:
+    what = "made the image but couldn't post it here" if failed.images else "couldn't post my answer here"
+    apology = _refusal(f"I {what}; nothing was charged.")
+    try:
+        await responder.send(apology)
+    except Exception:
+        log.warning("could not post the apology either")
+    return apology
 
 
 async def _progress(responder: Responder, event: Progress) -> None:

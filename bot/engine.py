@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from bot.catalog import lookup
+from bot.charges import Charge, mark_failed, refund_quietly
 from bot.errors import UserError
 from bot.gemini import Content, GeminiError, ImageRequest
 from bot.gemini.outcomes import ImagesDelivered, Outcome
@@ -19,6 +20,7 @@ from bot.sessions import build_history, load_content, save_content
 from bot.store.base import Reservation, SessionRow, TurnResult, TurnRow
 
 log = logging.getLogger(__name__)
+MISSING_HISTORY = "This session's history lost an image, so I can't continue it. Start over with /reset."
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,62 +64,40 @@ class TurnDone:
     usd: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
-    """A delivered turn's reservation, committed when the adapter has posted the image, refunded if it can't."""
-
-    reservation: Reservation
-    usd: float
-    turn_id: str
-    session_id: str
-    move_head: bool
-
-
-async def settle(services: Services, receipts: tuple[str, ...], *, delivered: bool) -> None:
-    """After a reply was posted (or failed to post): commit or refund its charges and move the session head."""
-    now = services.now()
-    for receipt in receipts:
-        charge = services.charges.pop(receipt, None)
-        if charge is None:
-            continue
-        if not delivered:
-            await services.ledger.refund(charge.reservation, usd=charge.usd, now=now)
-            await _fail(services, charge.turn_id, "undelivered", "the platform refused the upload")
-            continue
-        if not await services.ledger.commit(charge.reservation, usd=charge.usd, now=now):
-            log.warning("turn %s was delivered after its reservation expired; not charged", charge.turn_id)
-        if charge.move_head:
-            await services.store.set_head(charge.session_id, charge.turn_id)
-
-
 async def run_turns(inv: Invocation, services: Services, session: SessionRow, plans: list[TurnPlan]) -> list[Reply]:
-    """Run the plans (variations run side by side), move the session head, and answer."""
+    """Run the plans (variations side by side) and answer; delivered turns become charges settled on posting."""
     for plan in plans:
         _request_for(plan, Content.user(plan.prompt, plan.references)).validate()
     now = services.now()
-    reservations: list[Reservation] = []
-    for plan in plans:
-        spec = lookup(plan.model)
-        held = await services.ledger.reserve(
-            inv.user, credits=services.settings.credits_for(plan.size), usd=spec.usd_per_image(plan.size), now=now
-        )
-        if isinstance(held, QuotaRefused):
-            for reservation in reservations:
-                await services.ledger.refund(reservation, usd=0.0, now=services.now())
-            return [Reply(text=held.message, ephemeral=True, error=True)]
-        reservations.append(held)
-    done = await asyncio.gather(
-        *(_run_one(inv, services, session, p, r) for p, r in zip(plans, reservations, strict=True))
-    )
-    replies = []
-    head_moves = True
-    for turn, reservation in zip(done, reservations, strict=True):
-        reply = await _reply_for(inv, services, turn, reservation)
-        if reply.receipts:
-            services.charges[turn.turn_id] = Charge(reservation, turn.usd, turn.turn_id, session.id, head_moves)
-            head_moves = False
-        replies.append(reply)
-    return replies
+    costs = [(services.settings.credits_for(p.size), lookup(p.model).usd_per_image(p.size)) for p in plans]
+    short = await services.ledger.precheck(inv.user, credits=sum(c for c, _ in costs), now=now)
+    if short is not None:
+        return [Reply(text=short.message, ephemeral=True, error=True)]
+    held: list[Reservation] = []
+    spent: dict[str, float] = {}
+    handed_off: set[str] = set()
+    try:
+        for credits, usd in costs:
+            reservation = await services.ledger.reserve(inv.user, credits=credits, usd=usd, now=now)
+            if isinstance(reservation, QuotaRefused):
+                return [Reply(text=reservation.message, ephemeral=True, error=True)]
+            held.append(reservation)
+        done = await asyncio.gather(*(_run_one(inv, services, session, p, r) for p, r in zip(plans, held, strict=True)))
+        batch = uuid.uuid4().hex
+        replies = []
+        for turn, reservation in zip(done, held, strict=True):
+            spent[reservation.id] = turn.usd
+            reply = await _reply_for(inv, services, turn)
+            if reply.receipts:
+                services.charges[turn.turn_id] = Charge(reservation, turn.usd, turn.turn_id, session.id, batch)
+                handed_off.add(reservation.id)
+            replies.append(reply)
+        return replies
+    finally:
+        # Anything not handed to a charge was not delivered: refund it, also on errors and cancellation.
+        for reservation in held:
+            if reservation.id not in handed_off:
+                await refund_quietly(services, reservation, usd=spent.get(reservation.id, 0.0))
 
 
 async def _run_one(
@@ -125,8 +105,7 @@ async def _run_one(
 ) -> TurnDone:
     store = services.store
     turn_id = uuid.uuid4().hex
-    usd = 0.0
-    settled = False
+    finished = False
     try:
         if plan.request_json is not None:
             user = await load_content(store, plan.request_json)
@@ -156,23 +135,28 @@ async def _run_one(
         )
         async with services.model_slots:
             outcome = await services.gemini.generate(request)
-        usd = outcome.usage.cost_usd
         delivered = isinstance(outcome, ImagesDelivered)
         response_json = await save_content(store, outcome.content) if outcome.content else None
         await store.finish_turn(turn_id, _result(services, plan, outcome, delivered, response_json))
-        # A delivered image is charged once it is posted (see settle); everything else is refunded below.
-        settled = delivered
-        return TurnDone(turn_id, plan, outcome=outcome, usd=usd)
+        finished = True
+        return TurnDone(turn_id, plan, outcome=outcome, usd=outcome.usage.cost_usd)
     except (GeminiError, UserError) as exc:
-        await _fail(services, turn_id, type(exc).__name__, getattr(exc, "detail", "") or str(exc))
+        await mark_failed(services, turn_id, type(exc).__name__, getattr(exc, "detail", "") or str(exc))
+        finished = True
         return TurnDone(turn_id, plan, error=exc.user_message)
+    except LookupError as exc:  # an image of the stored history is gone from the blob store
+        log.error("turn %s: %s", turn_id, exc)
+        await mark_failed(services, turn_id, "history_missing", str(exc))
+        finished = True
+        return TurnDone(turn_id, plan, error=MISSING_HISTORY)
     except Exception:
         log.exception("turn %s failed unexpectedly", turn_id)
-        await _fail(services, turn_id, "error", "unexpected error")
+        await mark_failed(services, turn_id, "error", "unexpected error")
+        finished = True
         return TurnDone(turn_id, plan, error="Something went wrong on my side; nothing was charged.")
     finally:
-        if not settled:
-            await services.ledger.refund(reservation, usd=usd, now=services.now())
+        if not finished:  # cancelled mid-turn: never leave it pending
+            await mark_failed(services, turn_id, "cancelled", "the turn was cancelled")
 
 
 def _request_for(plan: TurnPlan, user: Content, history: tuple[Content, ...] = ()) -> ImageRequest:
@@ -203,14 +187,7 @@ def _result(
     )
 
 
-async def _fail(services: Services, turn_id: str, outcome: str, detail: str) -> None:
-    if await services.store.get_turn(turn_id) is None:
-        return
-    result = TurnResult(status="failed", outcome=outcome, outcome_detail=detail[:500], finished_at=services.now())
-    await services.store.finish_turn(turn_id, result)
-
-
-async def _reply_for(inv: Invocation, services: Services, done: TurnDone, reservation: Reservation) -> Reply:
+async def _reply_for(inv: Invocation, services: Services, done: TurnDone) -> Reply:
     outcome = done.outcome
     if not isinstance(outcome, ImagesDelivered):
         message = outcome.user_message if outcome is not None else done.error
@@ -225,8 +202,7 @@ async def _reply_for(inv: Invocation, services: Services, done: TurnDone, reserv
             if note:
                 notes.append(note)
     except ImageRejected as exc:
-        await services.ledger.refund(reservation, usd=done.usd, now=services.now())
-        await _fail(services, done.turn_id, "undeliverable", exc.user_message)
+        await mark_failed(services, done.turn_id, "undeliverable", exc.user_message)
         return Reply(
             text=f"The image was made but can't be posted here: {exc.user_message} Nothing was charged.",
             ephemeral=True,

@@ -41,7 +41,7 @@ class UserRef:
     display_name: str = ""
     workspace_id: str = ""
     roles: tuple[str, ...] = ()
-    platform_admin: bool = False  # e.g. Discord "Manage Server"; the adapter decides
+    platform_admin: bool = False  # the console's operator; chat platforms rely on BANANABOT_ADMINS
 
     @property
     def key(self) -> str:

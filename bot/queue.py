@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 
 class ThreadQueue:
-    """FIFO per thread key, in process. (Across processes the store's leases add to it.)"""
+    """FIFO per thread key, within this process."""
 
     def __init__(self) -> None:
         self._lines: dict[str, deque[asyncio.Event]] = {}

@@ -51,8 +51,11 @@ class Services:
         return self.clock()
 
     def is_admin(self, user: UserRef) -> bool:
+        """Admins are configured (BANANABOT_ADMINS: user keys or platform roles), never inferred from a server
+        permission: whoever manages *a* Discord server must not control credits across every server.
+        The console's operator owns the bot's files anyway, so the console adapter marks them admin."""
         admins = self.settings.admins
-        if user.platform_admin or user.key in admins:
+        if user.key in admins or (user.platform == "console" and user.platform_admin):
             return True
         return any(f"{user.platform}-role:{role}" in admins for role in user.roles)
 

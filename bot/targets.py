@@ -6,6 +6,7 @@ import re
 
 from bot.engine import out_image
 from bot.errors import UserError
+from bot.images import ImageRejected
 from bot.models import Invocation, OutImage
 from bot.services import Services
 from bot.sessions import final_image_refs
@@ -69,6 +70,10 @@ async def images_of(turn: TurnRow, services: Services, *, upload_limit: int) -> 
     images = []
     for index, ref in enumerate(final_image_refs(turn.response_json), start=1):
         blob = await services.store.get_blob(ref)
-        if blob is not None:
+        if blob is None:
+            raise UserError("This session's history lost an image, so I can't show it. Start over with /reset.")
+        try:
             images.append((await out_image(blob[0], blob[1], turn.id, index, upload_limit))[0])
+        except ImageRejected as exc:
+            raise UserError(f"I can't post that image here: {exc.user_message}") from exc
     return tuple(images)

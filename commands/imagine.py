@@ -12,14 +12,19 @@ from bot.targets import aspect_option, session_of, size_option, target_turn
 
 
 async def run(inv: Invocation, services: Services) -> list[Reply]:
+    check_prompt(inv.text, images=len(inv.images))  # refuse bad input before a session exists
     session = await session_of(inv, services, create=True)
     has_history = inv.option("turn") is not None or session.head_turn_id is not None
     parent = await target_turn(inv, services, session) if has_history else None
     spec = lookup(inv.option("model") or (parent.model if parent else services.settings.model))
     size = size_option(inv.option("size")) or (parent.image_size if parent else None)
     aspect = aspect_option(inv.option("aspect_ratio")) or (parent.aspect_ratio if parent else None)
-    if parent is not None and parent.model != spec.id and size not in spec.sizes:
-        size = None  # a size the old model had may not exist on the new one; the user didn't ask for it now
+    if parent is not None and parent.model != spec.id:
+        # What the old model did may not exist on the new one; inherited options give way, asked-for ones don't.
+        if size not in spec.sizes and not inv.option("size"):
+            size = None
+        if aspect not in spec.aspect_ratios and not inv.option("aspect_ratio"):
+            aspect = None
     prompt = check_prompt(inv.text, images=len(inv.images))
     references = await read_references(inv.images, services.settings, max_count=spec.max_references)
     plan = TurnPlan(

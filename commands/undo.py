@@ -16,8 +16,8 @@ async def run(inv: Invocation, services: Services) -> Reply:
     parent = await parent_of(turn, services)
     if parent is None:
         raise UserError("That's the first image of this session; there's nothing to undo. Use /reset to start over.")
-    await services.store.set_head(session.id, parent.id)
     images = await images_of(parent, services, upload_limit=inv.upload_limit)
+    await services.store.set_head(session.id, parent.id)
     plan = TurnPlan(
         kind=parent.kind, prompt=parent.prompt, parent=None, model=parent.model, image_size=parent.image_size
     )

@@ -47,21 +47,13 @@ class DiscordAttachment:
 
 
 def user_ref(user: discord.User | discord.Member) -> UserRef:
+    # "Manage Server" only decides who sees the admin commands; bot admins come from BANANABOT_ADMINS.
     roles: tuple[str, ...] = ()
-    admin = False
     workspace = ""
     if isinstance(user, discord.Member):
         roles = tuple(str(role.id) for role in user.roles)
-        admin = user.guild_permissions.manage_guild
         workspace = str(user.guild.id)
-    return UserRef(
-        "discord",
-        str(user.id),
-        display_name=user.display_name,
-        workspace_id=workspace,
-        roles=roles,
-        platform_admin=admin,
-    )
+    return UserRef("discord", str(user.id), display_name=user.display_name, workspace_id=workspace, roles=roles)
 
 
 def thread_ref(thread: discord.Thread) -> ThreadRef:

@@ -83,16 +83,19 @@ class GeminiClient:
         attempt = 0
         while True:
             attempt += 1
+            error: GeminiError
             remaining = policy.deadline - (time.monotonic() - started)
             try:
-                response = await self._http.post(
-                    url,
-                    content=body,
-                    headers={"x-goog-api-key": self._key},
-                    timeout=httpx.Timeout(
-                        max(min(policy.attempt_timeout, remaining), 0.001), connect=policy.connect_timeout
-                    ),
-                )
+                async with asyncio.timeout(max(remaining, 0.001)):  # httpx's read timeout is per chunk
+                    response = await self._http.post(
+                        url,
+                        content=body,
+                        headers={"x-goog-api-key": self._key},
+                        timeout=httpx.Timeout(
+                            max(min(policy.attempt_timeout, remaining), 0.001),
+                            connect=min(policy.connect_timeout, max(remaining, 0.001)),
+                        ),
+                    )
                 if response.status_code == 200:
                     return await asyncio.to_thread(
                         parse_response, response.content, spec=spec, size=request.size, attempts=attempt
@@ -100,9 +103,9 @@ class GeminiClient:
                 error = classify(response.status_code, response.content, secret=self._key)
             except MalformedResponseError as exc:
                 error = exc
-            except httpx.TimeoutException as exc:
+            except (httpx.TimeoutException, TimeoutError) as exc:  # TimeoutError: the deadline cut the attempt
                 error = TimedOutError(f"{type(exc).__name__} after {time.monotonic() - started:.1f}s")
-            except httpx.TransportError as exc:
+            except httpx.HTTPError as exc:
                 error = UnreachableError(redact(f"{type(exc).__name__}: {exc}", self._key))
             error.attempts = attempt
             delay = self._next_delay(error, attempt, started)

@@ -1,0 +1,110 @@
+"""Credits under stress: cancellation, partial delivery, batch refusals; who is an admin."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.catalog import FLASH_31, PRO_3
+from bot.dispatcher import dispatch
+from bot.models import Invocation, Progress, Reply, UserRef
+from commands import COMMANDS
+from tests.core.conftest import ALICE, NOON, THREAD
+from tests.fakes.chat import RecordingResponder
+
+
+async def test_a_turn_cancelled_mid_call_refunds_and_leaves_nothing_pending(services, fake_gemini, responder) -> None:
+    fake_gemini.latency = 5
+    task = asyncio.create_task(
+        dispatch(Invocation("imagine", ALICE, THREAD, "a slow cat"), responder, services, COMMANDS)
+    )
+    while not fake_gemini.requests:
+        await asyncio.sleep(0.02)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    assert (await services.store.usage(ALICE.key, now=NOON)).day_credits == 0
+    assert await services.store.held_owners() == []
+    assert services.charges == {} and not services.in_flight
+    session = await services.store.active_session(THREAD.key)
+    assert session is not None and session.head_turn_id is None
+    assert await services.store.fail_pending_turns(before=NOON.replace(year=2030), now=NOON) == 0
+
+
+class FailFirstUpload(RecordingResponder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def send(self, reply: Reply) -> None:
+        if reply.images and not self.failed:
+            self.failed = True
+            raise ConnectionError("upload refused")
+        await super().send(reply)
+
+
+async def test_when_the_first_variation_cannot_be_posted_the_next_one_becomes_the_head(run, services) -> None:
+    await run("imagine", "a tree")
+    responder = FailFirstUpload()
+    replies = await run("variations", count="2", to=responder)
+
+    posted = [r for r in replies if r.images]
+    assert len(posted) == 1 and any("couldn't post" in r.text for r in replies)
+    session = await services.store.active_session(THREAD.key)
+    assert session is not None and session.head_turn_id == posted[0].buttons[0].turn_id
+    assert (await services.store.usage(ALICE.key, now=NOON)).day_credits == 2  # the tree + one posted variation
+    assert services.charges == {}
+
+
+async def test_a_batch_that_does_not_fit_says_what_it_needs_and_what_is_left(make_services, run) -> None:
+    services = await make_services(user_daily_credits=4)
+    try:
+        await run("imagine", "a tree", on=services)
+        await run("imagine", "a bigger tree", on=services)
+        [refused] = await run("variations", count="3", on=services)
+    finally:
+        await services.close()
+    assert refused.error
+    assert "this needs 3 credits (2 left)" in refused.text
+
+
+async def test_switching_model_drops_an_inherited_aspect_the_new_model_lacks(run, fake_gemini) -> None:
+    await run("imagine", "a long banner", aspect_ratio="8:1", model=FLASH_31.id)
+    [reply] = await run("imagine", "make it gold", model=PRO_3.id)
+    assert not reply.error, reply.text
+    assert "aspectRatio" not in fake_gemini.requests[-1].body["generationConfig"].get("imageConfig", {})
+
+
+async def test_refused_input_creates_no_session(run, services) -> None:
+    await run("imagine", "   ")
+    assert await services.store.active_session(THREAD.key) is None
+
+
+async def test_only_configured_admins_are_admins(make_services) -> None:
+    services = await make_services(admins="discord:42,discord-role:7,slack:UADMIN")
+    try:
+        assert services.is_admin(UserRef("discord", "42"))
+        assert services.is_admin(UserRef("discord", "9", roles=("7",)))
+        assert services.is_admin(UserRef("slack", "UADMIN"))
+        assert not services.is_admin(UserRef("discord", "9", roles=("8",), platform_admin=True))
+        assert not services.is_admin(UserRef("slack", "U42"))
+        assert services.is_admin(UserRef("console", "me", platform_admin=True))
+    finally:
+        await services.close()
+
+
+async def test_progress_reports_queue_positions_in_order(run, services, fake_gemini) -> None:
+    fake_gemini.latency = 0.3
+    first, second, third = RecordingResponder(), RecordingResponder(), RecordingResponder()
+    tasks = [asyncio.create_task(run("imagine", "one", to=first))]
+    while not fake_gemini.requests:
+        await asyncio.sleep(0.01)
+    tasks.append(asyncio.create_task(run("imagine", "two", to=second)))
+    await asyncio.sleep(0.05)
+    tasks.append(asyncio.create_task(run("imagine", "three", to=third, user=UserRef("console", "carol"))))
+    await asyncio.gather(*tasks)
+
+    assert [e.kind for e in first.events] == ["started", "finished"]
+    assert second.events[0] == Progress("queued", position=1)
+    assert third.events[0] == Progress("queued", position=2)
+    prompts = [r.body["contents"][-1]["parts"][-1]["text"] for r in fake_gemini.requests]
+    assert prompts == ["one", "two", "three"]  # strictly first come, first served
