@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -22,6 +23,19 @@ async def dispatch(
     inv: Invocation, responder: Responder, services: Services, commands: Mapping[str, Command]
 ) -> list[Reply]:
     """Run one invocation, post its replies and settle their charges; returns the replies."""
+    task = asyncio.current_task()
+    if task is not None:
+        services.running.add(task)
+    try:
+        return await _dispatch(inv, responder, services, commands)
+    finally:
+        if task is not None:
+            services.running.discard(task)
+
+
+async def _dispatch(
+    inv: Invocation, responder: Responder, services: Services, commands: Mapping[str, Command]
+) -> list[Reply]:
     if inv.event_id is not None and not await services.store.claim_event(inv.event_id, now=services.now()):
         log.info("dropping redelivered event %s", inv.event_id)
         return []

@@ -46,6 +46,7 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     in_flight: Counter[str] = field(default_factory=Counter)
     charges: dict[str, Any] = field(default_factory=dict)  # turn id -> engine.Charge awaiting delivery
+    running: set[asyncio.Task[Any]] = field(default_factory=set)  # dispatches in progress, for a graceful stop
 
     def now(self) -> datetime:
         return self.clock()
@@ -59,7 +60,21 @@ class Services:
             return True
         return any(f"{user.platform}-role:{role}" in admins for role in user.roles)
 
-    async def close(self) -> None:
+    async def drain(self, grace: float = 30.0) -> None:
+        """Let dispatches in progress finish (post, settle); cancel what's left after `grace` seconds (they refund)."""
+        current = asyncio.current_task()
+        pending = {task for task in self.running if task is not current and not task.done()}
+        if not pending:
+            return
+        log.info("waiting for %d turn(s) in progress", len(pending))
+        _, late = await asyncio.wait(pending, timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=5.0)
+
+    async def close(self, *, drain_timeout: float = 30.0) -> None:
+        await self.drain(drain_timeout)
         await self.gemini.aclose()
         await self.store.close()
 

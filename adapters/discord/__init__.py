@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -75,7 +76,11 @@ class DiscordAdapter:
             client = BananaClient(services, message_content=message_content)
             try:
                 async with client:
-                    await client.start(settings.discord_token.get_secret_value())
+                    try:
+                        await client.start(settings.discord_token.get_secret_value())
+                    except asyncio.CancelledError:
+                        await services.drain()  # turns in flight still post through this client
+                        raise
                 return
             except discord.PrivilegedIntentsRequired:
                 if not message_content:

@@ -15,13 +15,15 @@ from commands import imagine, quota, reset
 if TYPE_CHECKING:
     from adapters.discord.client import BananaClient
 
-_RATIOS = sorted({ratio for spec in MODELS for ratio in spec.aspect_ratios}, key=lambda r: ratio_value(r))
 Interaction = discord.Interaction[Any]
 
 
 def ratio_value(ratio: str) -> float:
     width, height = ratio.split(":")
     return int(width) / int(height)
+
+
+_RATIOS = sorted({ratio for spec in MODELS for ratio in spec.aspect_ratios}, key=ratio_value)
 
 
 def register(tree: app_commands.CommandTree[Any], client: BananaClient) -> None:

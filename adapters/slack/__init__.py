@@ -6,9 +6,13 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.services import Services
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
 
 log = logging.getLogger(__name__)
 DEFAULT_HTTP_PORT = 3000
@@ -40,37 +44,47 @@ class SlackAdapter:
         ]
 
     async def run(self, services: Services) -> None:
-        from aiohttp import web
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
         from adapters.slack.wiring import build
 
-        settings = services.settings
         app, bot = build(services)
         try:
-            if settings.slack_app_token is not None:
-                handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
-                try:
-                    await handler.connect_async()  # type: ignore[no-untyped-call]
-                    await asyncio.Event().wait()
-                finally:
-                    with contextlib.suppress(Exception):
-                        await handler.close_async()  # type: ignore[no-untyped-call]
+            if services.settings.slack_app_token is not None:
+                await _socket_mode(app, services.settings.slack_app_token.get_secret_value())
             else:
-                runner = web.AppRunner(app.web_app(path="/slack/events"), access_log=None)
-                await runner.setup()
-                port = settings.http_port or DEFAULT_HTTP_PORT
-                await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 - Slack must reach it
-                log.info("slack: HTTP mode listening on :%d/slack/events", port)
-                try:
-                    await asyncio.Event().wait()
-                finally:
-                    await runner.cleanup()
+                await _http_mode(app, services.settings.http_port or DEFAULT_HTTP_PORT)
+        except asyncio.CancelledError:
+            await services.drain()  # turns in flight still post through the app's Web API client
+            raise
         finally:
             await bot.http.aclose()
 
     async def chat(self, services: Services, *, session: str, out_dir: Path | None) -> None:
         raise NotImplementedError("the Slack adapter has no terminal mode")
+
+
+async def _socket_mode(app: AsyncApp, app_token: str) -> None:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(app, app_token)
+    try:
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        await asyncio.Event().wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await handler.close_async()  # type: ignore[no-untyped-call]
+
+
+async def _http_mode(app: AsyncApp, port: int) -> None:
+    from aiohttp import web
+
+    runner = web.AppRunner(app.web_app(path="/slack/events"), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 - Slack must reach it
+    log.info("slack: HTTP mode listening on :%d/slack/events", port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
 
 
 ADAPTER = SlackAdapter()
