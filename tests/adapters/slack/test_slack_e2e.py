@@ -26,10 +26,17 @@ async def ephemeral(fake: FakeSlack, user: str, words: str, timeout: float = 20.
     return await fake.wait_until(found, timeout=timeout)
 
 
-def action_ids(fake: FakeSlack, thread_ts: str) -> dict[str, tuple[str, str]]:
-    """action name -> (action_id, message ts) of the newest button message in the thread."""
+def button_messages(fake: FakeSlack, thread_ts: str) -> list[dict]:
+    return [
+        m for m in fake.thread(CHANNEL, thread_ts) if any(b.get("type") == "actions" for b in m.get("blocks") or ())
+    ]
+
+
+async def action_ids(fake: FakeSlack, thread_ts: str, count: int) -> dict[str, tuple[str, str]]:
+    """action name -> (action_id, message ts) on the `count`-th button message of the thread (waits for it)."""
+    await fake.wait_until(lambda: len(button_messages(fake, thread_ts)) >= count, timeout=20)
     found: dict[str, tuple[str, str]] = {}
-    for message in fake.thread(CHANNEL, thread_ts):
+    for message in button_messages(fake, thread_ts)[count - 1 : count]:
         for block in message.get("blocks") or ():
             for element in block.get("elements") or ():
                 action_id = element.get("action_id", "")
@@ -112,7 +119,7 @@ async def test_buttons_work_also_after_a_restart(slack_bot, fake_slack: FakeSlac
     await uploads(fake_slack, 1)
     await slack_bot.deliver(fake_slack.message(HUMAN, CHANNEL, "two kites", thread_ts=root))
     await uploads(fake_slack, 2)
-    buttons = action_ids(fake_slack, root)
+    buttons = await action_ids(fake_slack, root, 2)
     assert set(buttons) == {"retry", "undo", "upscale_2k", "upscale_4k", "variations"}
 
     async def click(name: str) -> None:
