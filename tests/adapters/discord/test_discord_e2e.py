@@ -185,3 +185,30 @@ async def test_non_images_are_refused_and_unrelated_channels_ignored(
     assert fake_gemini.requests == []
     assert [m for m in fake.messages_in(world.other_channel_id) if m["author"]["id"] == fake.bot_id] == []
     assert await discord_bot.credits(world.alice) == 0
+
+
+async def test_quota_and_admin_commands(
+    make_discord_bot, fake_discord_raw: FakeDiscord, fake_gemini: FakeGemini, world: World
+) -> None:
+    fake = fake_discord_raw
+    bot = await make_discord_bot(admins=f"discord:{world.bob}")
+    admin_group = next(c for c in fake.commands(world.guild_id) if c["name"] == "bananabot-admin")
+    assert admin_group["default_member_permissions"] == str(1 << 5)  # Manage Server sees it by default
+
+    quota = await fake.send_slash_command(world.guild_id, world.channel_id, world.alice, "quota")
+    await fake.wait_for(lambda: any("credits left" in t for t in private_texts(fake, quota.id)), timeout=10)
+
+    denied = await fake.send_slash_command(
+        world.guild_id,
+        world.channel_id,
+        world.alice,
+        "bananabot-admin",
+        {"grant": {"user": world.alice, "credits": 5}},
+    )
+    await fake.wait_for(lambda: any("Only bot admins" in t for t in private_texts(fake, denied.id)), timeout=10)
+    granted = await fake.send_slash_command(
+        world.guild_id, world.channel_id, world.bob, "bananabot-admin", {"grant": {"user": world.alice, "credits": 5}}
+    )
+    await fake.wait_for(lambda: any("Granted 5" in t for t in private_texts(fake, granted.id)), timeout=10)
+    assert bot.services is not None
+    assert await bot.services.store.granted(f"discord:{world.alice}", now=bot.services.now()) == (5, 5)

@@ -223,3 +223,15 @@ async def test_http_mode_refuses_a_bad_signature(
     assert (bad.status, stale.status) == (401, 401)
     await idle(bot)
     assert fake_gemini.requests == []
+
+
+async def test_app_home_shows_quota_and_recent_sessions(slack_bot, fake_slack: FakeSlack) -> None:
+    await slack_bot.deliver(fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> a moon"))
+    await uploads(fake_slack, 1)
+    await idle(slack_bot)
+    await slack_bot.deliver(fake_slack.app_home_opened(HUMAN))
+    view = await fake_slack.wait_until(lambda: fake_slack.home_view(HUMAN), timeout=10)
+
+    text = str(view)
+    assert "Today: 49 of 50 credits left" in text
+    assert f"<#{CHANNEL}>" in text and "active" in text

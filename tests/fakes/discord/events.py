@@ -8,13 +8,14 @@ from typing import Any
 
 from .hub import FakeInteraction, Hub
 from .messages import attachment_object, new_message
-from .payloads import channel_payload, member_payload
+from .payloads import channel_payload, member_payload, user_payload
 from .wire import UploadedFile
 
 Upload = UploadedFile | tuple[str, str, bytes]
-STRING, INTEGER, BOOLEAN, NUMBER, ATTACHMENT = 3, 4, 5, 10, 11
+SUB_COMMAND, STRING, INTEGER, BOOLEAN, USER, NUMBER, ATTACHMENT = 1, 3, 4, 5, 6, 10, 11
 _PY_TYPES: dict[int, type | tuple[type, ...]] = {
     STRING: str,
+    USER: str,
     INTEGER: int,
     BOOLEAN: bool,
     NUMBER: (int, float),
@@ -78,14 +79,39 @@ def command_data(
     options: Mapping[str, Any],
     attachments: Sequence[Upload],
 ) -> dict[str, Any]:
-    """`data` of a slash command: typed options from the registered schema, uploads in `resolved.attachments`."""
-    schema = {o["name"]: o for o in command.get("options") or []}
+    """`data` of a slash command: typed options from the registered schema, uploads in `resolved.attachments`.
+
+    A subcommand is given as `{"grant": {"user": id, "credits": 5}}`; a user option as the user's id.
+    """
+    resolved: dict[str, Any] = {}
+    sent = _options(hub, command, command.get("options") or [], options, attachments, resolved)
+    data: dict[str, Any] = {"id": command["id"], "name": command["name"], "type": 1, "options": sent}
+    if resolved:
+        data["resolved"] = resolved
+    if "guild_id" in command:
+        data["guild_id"] = command["guild_id"]
+    return data
+
+
+def _options(
+    hub: Hub,
+    command: dict[str, Any],
+    schema_list: list[dict[str, Any]],
+    options: Mapping[str, Any],
+    attachments: Sequence[Upload],
+    resolved: dict[str, Any],
+) -> list[dict[str, Any]]:
+    schema = {o["name"]: o for o in schema_list}
+    subcommands = [name for name in options if schema.get(name, {}).get("type") == SUB_COMMAND]
+    if subcommands:
+        name = subcommands[0]
+        inner = _options(hub, command, schema[name].get("options") or [], options[name], attachments, resolved)
+        return [{"name": name, "type": SUB_COMMAND, "options": inner}]
     values = dict(options)
     free = [name for name, o in schema.items() if o["type"] == ATTACHMENT and name not in values]
     if len(attachments) > len(free):
         raise ValueError(f"fake-discord: {len(attachments)} attachments but free attachment options are {free}")
     values.update(zip(free, attachments, strict=False))
-    resolved: dict[str, Any] = {}
     sent = []
     for name, value in values.items():
         option = schema.get(name)
@@ -97,16 +123,16 @@ def command_data(
             found = attachment_object(hub.state, hub.base_url, folder, as_upload(value), ephemeral=True)
             resolved.setdefault("attachments", {})[found["id"]] = found
             value = found["id"]
+        elif option["type"] == USER:
+            resolved.setdefault("users", {})[value] = user_payload(hub.state.user(value))
+            if "guild_id" in command:
+                member = hub.state.member(command["guild_id"], value)
+                resolved.setdefault("members", {})[value] = member_payload(hub.state, member, with_user=False)
         sent.append({"name": name, "type": option["type"], "value": value})
     missing = [n for n, o in schema.items() if o.get("required") and n not in values]
     if missing:
         raise ValueError(f"fake-discord: Discord won't send /{command['name']} without required options {missing}")
-    data: dict[str, Any] = {"id": command["id"], "name": command["name"], "type": 1, "options": sent}
-    if resolved:
-        data["resolved"] = resolved
-    if "guild_id" in command:
-        data["guild_id"] = command["guild_id"]
-    return data
+    return sent
 
 
 def _check_value(option: dict[str, Any], value: Any) -> None:
