@@ -42,19 +42,29 @@ def reset_phrase(now: datetime, then: datetime) -> str:
     return f"{then:%a %d %b} at {then:%H:%M} UTC (in {until(now, then)})"
 
 
+def _machine() -> str:
+    """Host name plus PID namespace: containers sharing a host name (host networking) still differ."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:[").removesuffix("]")
+    except OSError:
+        namespace = "0"
+    return f"{socket.gethostname()}/{namespace}"
+
+
 def instance_owner() -> str:
-    """This process's owner id for reservations: host, pid and a random part (pids get reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """This process's owner id for reservations: machine, pid and a random part (pids get reused)."""
+    return f"{_machine()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def owner_is_dead(owner: str, *, me: str) -> bool:
-    """True when the owner is a process on this host that no longer runs (other hosts wait for the TTL)."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if owner == me or host != socket.gethostname() or not pid.isdigit():
+    """True for an owner that is a process of this machine and PID namespace which no longer runs.
+
+    Owners elsewhere, and an earlier process that had our very pid (a restarted container), are left to the
+    reservation TTL: we can't see their processes, so we don't guess.
+    """
+    machine, pid, _ = ([*owner.rsplit(":", 2), "", ""])[:3]
+    if owner == me or machine != _machine() or not pid.isdigit() or int(pid) == os.getpid():
         return False
-    if int(pid) == os.getpid():
-        return True  # an earlier incarnation of this very pid (the random part differs): certainly gone
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
