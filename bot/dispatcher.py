@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from bot.charges import settle
 from bot.command import Command
@@ -60,7 +62,7 @@ async def _dispatch(
     services.in_flight[user] += 1
     try:
         # The thread is held until the replies are posted and settled, so the next turn sees the new head.
-        async with services.queue.turn(inv.thread.key, on_queued=queued):
+        async with services.queue.turn(inv.thread.key, on_queued=queued), thread_lease(services, inv.thread.key):
             await _progress(responder, Progress("started"))
             replies = await _deliver(responder, services, await _call(command, inv, services))
     finally:
@@ -70,6 +72,24 @@ async def _dispatch(
     failed = any(reply.error for reply in replies)
     await _progress(responder, Progress("failed" if failed else "finished", elapsed=time.monotonic() - started))
     return replies
+
+
+@asynccontextmanager
+async def thread_lease(services: Services, key: str) -> AsyncIterator[None]:
+    """Hold the thread in the store too, so replicas sharing a database also run its turns one at a time."""
+    owner = services.ledger.owner
+    ttl = timedelta(seconds=services.settings.reservation_ttl_seconds)
+    delay = 0.05
+    while not await services.store.try_lease(key, owner=owner, now=services.now(), ttl=ttl):
+        await asyncio.sleep(delay)  # another process runs a turn of this thread
+        delay = min(delay * 2, 1.0)
+    try:
+        yield
+    finally:
+        try:
+            await asyncio.shield(services.store.release_lease(key, owner=owner))
+        except Exception:
+            log.warning("could not release the lease of %s; it will expire", key, exc_info=True)
 
 
 async def _call(command: Command, inv: Invocation, services: Services) -> list[Reply]:

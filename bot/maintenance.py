@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.quotas import owner_is_dead
@@ -21,11 +22,18 @@ async def reclaim_once(services: Services) -> int:
     return await services.store.reclaim(now=services.now(), dead_owners=dead)
 
 
+async def heartbeat(services: Services) -> int:
+    """Keep this process's holds (reservations, thread leases) from expiring while it is alive."""
+    ttl = timedelta(seconds=services.settings.reservation_ttl_seconds)
+    return await services.store.renew(services.ledger.owner, until=services.now() + ttl)
+
+
 async def run_maintenance(services: Services, *, interval: float = 60.0) -> None:
-    """Reclaim every `interval` seconds until cancelled; a failing round is logged, never fatal."""
+    """Heartbeat and reclaim every `interval` seconds until cancelled; a failing round is logged, never fatal."""
     while True:
         await asyncio.sleep(interval)
         try:
+            await heartbeat(services)
             reclaimed = await reclaim_once(services)
             if reclaimed:
                 log.info("refunded %d expired or orphaned reservation(s)", reclaimed)

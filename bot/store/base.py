@@ -200,6 +200,19 @@ class Store(Protocol):
     async def held_owners(self) -> list[str]:
         """Distinct owners of reservations still held (to find the ones whose process died)."""
 
+    async def renew(self, owner: str, *, until: datetime) -> int:
+        """Heartbeat: push the expiry of this owner's held reservations and thread leases to `until`.
+
+        A live process renews what it holds, so expiry only ever reclaims what a dead process left.
+        Returns how many rows were extended.
+        """
+
+    async def try_lease(self, thread_key: str, *, owner: str, now: datetime, ttl: timedelta) -> bool:
+        """Take the thread for one turn (across processes): True if it was free, expired or already ours."""
+
+    async def release_lease(self, thread_key: str, *, owner: str) -> None:
+        """Give the thread back (only if `owner` holds it)."""
+
     async def usage(self, user_key: str, *, now: datetime) -> Usage: ...
 
     async def spend(self, *, scope: str, period: str) -> float:

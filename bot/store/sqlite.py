@@ -293,6 +293,36 @@ class SqliteStore(Store):
             return await ledger.reclaim(conn, now=now, dead_owners=dead_owners)
 
     @override
+    async def renew(self, owner: str, *, until: datetime) -> int:
+        until_text = to_text(until)
+        async with self.transaction() as conn:
+            held = await conn.execute(
+                "UPDATE reservations SET expires_at = ? WHERE owner = ? AND state = 'held' AND expires_at < ?",
+                (until_text, owner, until_text),
+            )
+            leases = await conn.execute(
+                "UPDATE thread_leases SET expires_at = ? WHERE owner = ? AND expires_at < ?",
+                (until_text, owner, until_text),
+            )
+            return int(held.rowcount or 0) + int(leases.rowcount or 0)
+
+    @override
+    async def try_lease(self, thread_key: str, *, owner: str, now: datetime, ttl: timedelta) -> bool:
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO thread_leases (thread_key, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (thread_key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+                "WHERE thread_leases.owner = excluded.owner OR thread_leases.expires_at <= ?",
+                (thread_key, owner, to_text(now + ttl), to_text(now)),
+            )
+            return bool(cursor.rowcount)
+
+    @override
+    async def release_lease(self, thread_key: str, *, owner: str) -> None:
+        async with self.transaction() as conn:
+            await conn.execute("DELETE FROM thread_leases WHERE thread_key = ? AND owner = ?", (thread_key, owner))
+
+    @override
     async def held_owners(self) -> list[str]:
         rows = await self._fetch("SELECT DISTINCT owner FROM reservations WHERE state = 'held'", ())
         return [str(row["owner"]) for row in rows]

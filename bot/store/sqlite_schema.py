@@ -122,6 +122,17 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX seen_events_by_time ON seen_events(seen_at);
         """,
     ),
+    (
+        2,
+        "thread leases: one turn at a time per thread across processes",
+        """
+        CREATE TABLE thread_leases (
+            thread_key TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
