@@ -39,7 +39,8 @@ class Charge:
 async def refund_quietly(services: Services, reservation: Reservation, *, usd: float) -> None:
     """Refund, shielded from cancellation and never raising: a failed refund is left to expiry and reclaim."""
     try:
-        await asyncio.shield(services.ledger.refund(reservation, usd=usd, now=services.now()))
+        if await asyncio.shield(services.ledger.refund(reservation, usd=usd, now=services.now())):
+            services.metrics.credits.labels("refunded").inc(reservation.credits)
     except Exception:
         log.exception("refund of reservation %s failed; it will be reclaimed when it expires", reservation.id)
 
@@ -55,7 +56,9 @@ async def settle(services: Services, receipts: tuple[str, ...], *, delivered: bo
                 await refund_quietly(services, charge.reservation, usd=charge.usd)
                 await mark_failed(services, charge.turn_id, "undelivered", "the reply could not be posted")
                 continue
-            if not await services.ledger.commit(charge.reservation, usd=charge.usd, now=services.now()):
+            if await services.ledger.commit(charge.reservation, usd=charge.usd, now=services.now()):
+                services.metrics.credits.labels("committed").inc(charge.reservation.credits)
+            else:
                 log.warning("turn %s was delivered after its reservation expired; not charged", charge.turn_id)
             if charge.move_head:
                 await services.store.set_head(charge.session_id, charge.turn_id)

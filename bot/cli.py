@@ -64,6 +64,12 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         _say("Or try it in a terminal: bananabot chat", err=True)
         return EXIT_NOT_CONFIGURED
     services = await build_services(settings)
+    for adapter in adapters:
+        services.adapter_status[adapter.name] = "starting"
+    if settings.http_port is not None and not any(
+        a.name == "slack" and settings.slack_app_token is None for a in adapters
+    ):
+        await services.web.start(settings.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

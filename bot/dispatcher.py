@@ -12,6 +12,7 @@ from datetime import timedelta
 from bot.charges import settle
 from bot.command import Command
 from bot.errors import UserError
+from bot.logs import SESSION_KEY
 from bot.models import Invocation, Progress, Reply
 from bot.ports import Responder
 from bot.services import Services
@@ -28,6 +29,7 @@ async def dispatch(
     task = asyncio.current_task()
     if task is not None:
         services.running.add(task)
+    SESSION_KEY.set(inv.thread.key if inv.thread else "")
     try:
         return await _dispatch(inv, responder, services, commands)
     finally:
@@ -98,6 +100,7 @@ async def _call(command: Command, inv: Invocation, services: Services) -> list[R
     except UserError as exc:
         return [_refusal(exc.user_message)]
     except Exception:
+        services.metrics.errors.labels("unexpected").inc()
         log.exception("command %s failed", inv.command)
         return [_refusal(OOPS)]
     return result if isinstance(result, list) else [result]

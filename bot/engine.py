@@ -13,6 +13,7 @@ from bot.errors import UserError
 from bot.gemini import Content, GeminiError, ImageRequest
 from bot.gemini.outcomes import ImagesDelivered, Outcome
 from bot.images import ImageRejected, fit_upload
+from bot.logs import TURN_ID
 from bot.models import Button, Invocation, OutImage, Reply
 from bot.quotas import QuotaRefused
 from bot.services import Services
@@ -105,6 +106,7 @@ async def _run_one(
 ) -> TurnDone:
     store = services.store
     turn_id = uuid.uuid4().hex
+    TURN_ID.set(turn_id)
     finished = False
     try:
         if plan.request_json is not None:
@@ -134,13 +136,18 @@ async def _run_one(
             )
         )
         async with services.model_slots:
-            outcome = await services.gemini.generate(request)
+            with services.metrics.model_latency.labels(request.spec.id).time():
+                outcome = await services.gemini.generate(request)
+        services.metrics.turns.labels(inv.user.platform, type(outcome).__name__).inc()
+        services.metrics.cost.inc(outcome.usage.cost_usd)
         delivered = isinstance(outcome, ImagesDelivered)
         response_json = await save_content(store, outcome.content) if outcome.content else None
         await store.finish_turn(turn_id, _result(services, plan, outcome, delivered, response_json))
         finished = True
         return TurnDone(turn_id, plan, outcome=outcome, usd=outcome.usage.cost_usd)
     except (GeminiError, UserError) as exc:
+        services.metrics.turns.labels(inv.user.platform, type(exc).__name__).inc()
+        services.metrics.errors.labels(type(exc).__name__).inc()
         await mark_failed(services, turn_id, type(exc).__name__, getattr(exc, "detail", "") or str(exc))
         finished = True
         return TurnDone(turn_id, plan, error=exc.user_message)
@@ -150,6 +157,7 @@ async def _run_one(
         finished = True
         return TurnDone(turn_id, plan, error=MISSING_HISTORY)
     except Exception:
+        services.metrics.errors.labels("unexpected").inc()
         log.exception("turn %s failed unexpectedly", turn_id)
         await mark_failed(services, turn_id, "error", "unexpected error")
         finished = True

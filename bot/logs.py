@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from bot.config import Settings
+
+TURN_ID: ContextVar[str] = ContextVar("turn_id", default="")
+SESSION_KEY: ContextVar[str] = ContextVar("session_key", default="")
 
 _SECRET_FIELDS = ("gemini_api_key", "discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret")
 
@@ -42,6 +46,15 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class TurnContext(logging.Filter):
+    """Puts the current turn id and session key on every record (set by the dispatcher and the engine)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.turn_id = TURN_ID.get()
+        record.session_key = SESSION_KEY.get()
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -51,7 +64,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key in ("turn_id", "session_key"):
-            if hasattr(record, key):
+            if getattr(record, key, ""):
                 entry[key] = getattr(record, key)
         if record.exc_info or record.exc_text:
             entry["exception"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
@@ -60,6 +73,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(TurnContext())
     handler.addFilter(RedactSecrets(secrets_of(settings)))
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())

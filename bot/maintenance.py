@@ -28,12 +28,24 @@ async def heartbeat(services: Services) -> int:
     return await services.store.renew(services.ledger.owner, until=services.now() + ttl)
 
 
+async def purge_old(services: Services) -> int:
+    """Retention: delete sessions, turns and images older than BANANABOT_RETENTION_DAYS (0 keeps everything)."""
+    days = services.settings.retention_days
+    if days <= 0:
+        return 0
+    purged = await services.store.purge(before=services.now() - timedelta(days=days))
+    if purged:
+        log.info("retention: purged %d row(s) older than %d day(s)", purged, days)
+    return purged
+
+
 async def run_maintenance(services: Services, *, interval: float = 60.0) -> None:
     """Heartbeat and reclaim every `interval` seconds until cancelled; a failing round is logged, never fatal."""
     while True:
         await asyncio.sleep(interval)
         try:
             await heartbeat(services)
+            await purge_old(services)
             reclaimed = await reclaim_once(services)
             if reclaimed:
                 log.info("refunded %d expired or orphaned reservation(s)", reclaimed)

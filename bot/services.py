@@ -13,11 +13,13 @@ from typing import Any
 from bot.config import Settings
 from bot.gemini import GeminiClient, RetryPolicy
 from bot.maintenance import reclaim_once
+from bot.metrics import Metrics
 from bot.models import UserRef
 from bot.queue import ThreadQueue
 from bot.quotas import Ledger, utcnow
 from bot.store import open_store
 from bot.store.base import Store
+from bot.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,13 @@ class Services:
     in_flight: Counter[str] = field(default_factory=Counter)
     charges: dict[str, Any] = field(default_factory=dict)  # turn id -> engine.Charge awaiting delivery
     running: set[asyncio.Task[Any]] = field(default_factory=set)  # dispatches in progress, for a graceful stop
+    adapter_status: dict[str, str] = field(default_factory=dict)  # adapter name -> connected / disconnected
+    metrics: Metrics = field(init=False)
+    web: WebServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(self.queue.depth)
+        self.web = WebServer(self)
 
     def now(self) -> datetime:
         return self.clock()
@@ -75,6 +84,7 @@ class Services:
 
     async def close(self, *, drain_timeout: float = 30.0) -> None:
         await self.drain(drain_timeout)
+        await self.web.stop()
         await self.gemini.aclose()
         await self.store.close()
 

@@ -83,6 +83,7 @@ class DiscordAdapter:
                         raise
                 return
             except discord.PrivilegedIntentsRequired:
+                services.adapter_status[self.name] = "disconnected"
                 if not message_content:
                     raise
                 log.warning(

@@ -69,6 +69,15 @@ class BananaClient(discord.Client):
         else:
             await self.tree.sync()
 
+    async def on_ready(self) -> None:
+        self.services.adapter_status["discord"] = "connected"
+
+    async def on_resumed(self) -> None:
+        self.services.adapter_status["discord"] = "connected"
+
+    async def on_disconnect(self) -> None:
+        self.services.adapter_status["discord"] = "disconnected"
+
     # Slash commands
     async def on_imagine(
         self,

@@ -49,42 +49,39 @@ class SlackAdapter:
         app, bot = build(services)
         try:
             if services.settings.slack_app_token is not None:
-                await _socket_mode(app, services.settings.slack_app_token.get_secret_value())
+                await _socket_mode(app, services, services.settings.slack_app_token.get_secret_value())
             else:
-                await _http_mode(app, services.settings.http_port or DEFAULT_HTTP_PORT)
+                await _http_mode(app, services, services.settings.http_port or DEFAULT_HTTP_PORT)
         except asyncio.CancelledError:
             await services.drain()  # turns in flight still post through the app's Web API client
             raise
         finally:
+            services.adapter_status[self.name] = "stopped"
             await bot.http.aclose()
 
     async def chat(self, services: Services, *, session: str, out_dir: Path | None) -> None:
         raise NotImplementedError("the Slack adapter has no terminal mode")
 
 
-async def _socket_mode(app: AsyncApp, app_token: str) -> None:
+async def _socket_mode(app: AsyncApp, services: Services, app_token: str) -> None:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     handler = AsyncSocketModeHandler(app, app_token)
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
+        services.adapter_status["slack"] = "connected"
         await asyncio.Event().wait()
     finally:
         with contextlib.suppress(Exception):
             await handler.close_async()  # type: ignore[no-untyped-call]
 
 
-async def _http_mode(app: AsyncApp, port: int) -> None:
-    from aiohttp import web
-
-    runner = web.AppRunner(app.web_app(path="/slack/events"), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 - Slack must reach it
-    log.info("slack: HTTP mode listening on :%d/slack/events", port)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+async def _http_mode(app: AsyncApp, services: Services, port: int) -> None:
+    # Slack's events share the process's HTTP server with /healthz and /metrics.
+    services.web.add_post("/slack/events", app.server(path="/slack/events", port=port).handle_post_requests)
+    await services.web.start(port)
+    services.adapter_status["slack"] = "connected"
+    await asyncio.Event().wait()
 
 
 ADAPTER = SlackAdapter()

@@ -1,0 +1,438 @@
+"""The Postgres store: an asyncpg pool, one transaction per operation, row locks for every read-then-write."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+from typing_extensions import override
+
+from bot.store import postgres_ledger as ledger
+from bot.store.base import (
+    Limits,
+    Refusal,
+    Reservation,
+    SessionRow,
+    Store,
+    TurnResult,
+    TurnRow,
+    Usage,
+    UserPolicy,
+)
+from bot.store.postgres_rows import (
+    ANCESTORS,
+    DEAD_SESSIONS,
+    FINISH_TURN,
+    INSERT_TURN,
+    RESULT_COLUMNS,
+    ROOT,
+    TURN_COLUMNS,
+    db_values,
+    link_blobs,
+    session_row,
+    turn_row,
+)
+from bot.store.postgres_schema import check_schema, current_version, migrate, utc
+
+log = logging.getLogger(__name__)
+
+POOL_MIN, POOL_MAX = 1, 10
+CLOSE_TIMEOUT = 10.0  # seconds a graceful pool close may wait for checked-out connections
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _count(status: str) -> int:
+    """Rows touched, from a command tag such as "UPDATE 3" or "INSERT 0 1"."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def redact(dsn: str) -> str:
+    """The DSN with its password (in the user info or a `password=` query parameter) replaced by ***."""
+    parts = urlsplit(dsn)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user_info, _, host = netloc.rpartition("@")
+        netloc = f"{user_info.partition(':')[0]}:***@{host}"
+    query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+class PostgresStore(Store):
+    """`Store` on PostgreSQL through an asyncpg pool, for any number of bot processes on one database.
+
+    Every read-then-write runs in one transaction that locks what it reads (`FOR UPDATE`, `ON CONFLICT`), so
+    limits, sessions, leases and event claims hold across processes. Blobs are stored as bytea: every replica
+    sees every image.
+
+    Args:
+        dsn: `postgresql://user:password@host:port/database` (or `postgres://`); asyncpg takes any other DSN
+            options, e.g. `?sslmode=require`.
+        clock: Wall clock for the few writes whose contract has no `now` (blob touch time); tests pin it.
+        schema: Keep every table in this schema (created on open when missing) instead of the role's default
+            search_path; lets several deployments or test runs share one database.
+        ping_timeout: Seconds `ping()` waits before it answers False.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        schema: str | None = None,
+        ping_timeout: float = 2.0,
+    ) -> None:
+        self._dsn = dsn
+        self.url = redact(dsn)
+        self.schema = check_schema(schema) if schema is not None else None
+        self._clock = clock
+        self._ping_timeout = ping_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.url!r}, schema={self.schema!r})"
+
+    # Connection and transactions
+
+    @override
+    async def open(self) -> None:
+        async with self._lock:
+            if self._pool is not None:
+                return
+            settings = {"search_path": self.schema} if self.schema else {}
+            pool = await asyncpg.create_pool(
+                self._dsn, min_size=POOL_MIN, max_size=POOL_MAX, server_settings=settings
+            )
+            try:
+                async with pool.acquire() as conn:
+                    await migrate(conn, schema=self.schema)
+            except BaseException:
+                pool.terminate()
+                raise
+            self._pool = pool
+
+    @override
+    async def close(self) -> None:
+        async with self._lock:
+            if self._pool is None:
+                return
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.warning("closing the Postgres pool timed out; terminating its connections")
+                pool.terminate()
+
+    def _connected(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("PostgresStore is not open: call `await store.open()` first")
+        return self._pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection inside BEGIN … COMMIT (ROLLBACK on error), READ COMMITTED."""
+        async with self._connected().acquire() as conn, conn.transaction():
+            yield conn
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return list(await self._connected().fetch(sql, *args))
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        return await self._connected().fetchrow(sql, *args)
+
+    async def _execute(self, sql: str, *args: Any) -> int:
+        return _count(await self._connected().execute(sql, *args))
+
+    @override
+    async def schema_version(self) -> int:
+        async with self._connected().acquire() as conn:
+            return await current_version(conn)
+
+    @override
+    async def ping(self) -> bool:
+        pool = self._pool
+        if pool is None:
+            return False
+        try:
+            async with asyncio.timeout(self._ping_timeout):
+                return bool(await pool.fetchval("SELECT 1") == 1)
+        except Exception as error:  # the contract: never raises, whatever broke
+            log.debug("Postgres ping failed: %r", error)
+            return False
+
+    # Sessions and turns
+
+    @override
+    async def active_session(self, thread_key: str) -> SessionRow | None:
+        row = await self._fetchrow("SELECT * FROM sessions WHERE thread_key = $1 AND ended_at IS NULL", thread_key)
+        return session_row(row) if row else None
+
+    @override
+    async def get_or_create_session(self, *, thread_key: str, user_key: str, now: datetime) -> SessionRow:
+        now = utc(now)
+        while True:  # loops only if the session we lost the race to ended before we could read it
+            async with self.transaction() as conn:
+                row = await conn.fetchrow(
+                    "INSERT INTO sessions (id, thread_key, created_by, created_at) VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT (thread_key) WHERE ended_at IS NULL DO NOTHING RETURNING *",
+                    uuid.uuid4().hex,
+                    thread_key,
+                    user_key,
+                    now,
+                )
+                row = row or await conn.fetchrow(
+                    "SELECT * FROM sessions WHERE thread_key = $1 AND ended_at IS NULL", thread_key
+                )
+            if row is not None:
+                return session_row(row)
+
+    @override
+    async def get_session(self, session_id: str) -> SessionRow | None:
+        row = await self._fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
+        return session_row(row) if row else None
+
+    @override
+    async def end_session(self, session_id: str, *, now: datetime) -> None:
+        await self._execute(
+            "UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL", utc(now), session_id
+        )
+
+    @override
+    async def set_head(self, session_id: str, turn_id: str | None) -> None:
+        await self._execute("UPDATE sessions SET head_turn_id = $1 WHERE id = $2", turn_id, session_id)
+
+    @override
+    async def insert_turn(self, turn: TurnRow) -> None:
+        values = db_values(turn, TURN_COLUMNS)
+        async with self.transaction() as conn:
+            await conn.execute(INSERT_TURN, *values)
+            await link_blobs(conn, turn.id, turn.request_json, turn.response_json)
+
+    @override
+    async def finish_turn(self, turn_id: str, result: TurnResult) -> None:
+        values = db_values(result, RESULT_COLUMNS)
+        async with self.transaction() as conn:
+            await conn.execute(FINISH_TURN, *values, turn_id)
+            await link_blobs(conn, turn_id, result.response_json)
+
+    @override
+    async def get_turn(self, turn_id: str) -> TurnRow | None:
+        row = await self._fetchrow("SELECT * FROM turns WHERE id = $1", turn_id)
+        return turn_row(row) if row else None
+
+    @override
+    async def ancestors(self, turn_id: str, *, limit: int) -> list[TurnRow]:
+        if limit <= 0:
+            return []
+        return [turn_row(row) for row in await self._fetch(ANCESTORS, turn_id, limit)]
+
+    @override
+    async def root_of(self, turn_id: str) -> TurnRow | None:
+        row = await self._fetchrow(ROOT, turn_id)
+        return turn_row(row) if row else None
+
+    @override
+    async def fail_pending_turns(self, *, before: datetime, now: datetime) -> int:
+        return await self._execute(
+            "UPDATE turns SET status = 'failed', outcome = 'interrupted', finished_at = $1"
+            " WHERE status = 'pending' AND created_at < $2",
+            utc(now),
+            utc(before),
+        )
+
+    @override
+    async def recent_sessions(self, user_key: str, *, limit: int) -> list[SessionRow]:
+        rows = await self._fetch(
+            "SELECT * FROM sessions WHERE created_by = $1 ORDER BY created_at DESC, seq DESC LIMIT $2",
+            user_key,
+            max(limit, 0),
+        )
+        return [session_row(row) for row in rows]
+
+    # Blobs
+
+    @override
+    async def put_blob(self, data: bytes, mime: str) -> str:
+        sha = await asyncio.to_thread(_sha256, data)  # multi-MB images: keep the event loop free
+        await self._execute(
+            "INSERT INTO blobs (sha256, mime, size, data, touched_at) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at",
+            sha,
+            mime,
+            len(data),
+            data,
+            utc(self._clock()),
+        )
+        return sha
+
+    @override
+    async def get_blob(self, sha256: str) -> tuple[bytes, str] | None:
+        row = await self._fetchrow("SELECT data, mime FROM blobs WHERE sha256 = $1", sha256)
+        return (bytes(row["data"]), str(row["mime"])) if row else None
+
+    # Quota ledger
+
+    @override
+    async def reserve(
+        self,
+        *,
+        user_key: str,
+        workspace_id: str,
+        credits: int,
+        usd: float,
+        limits: Limits,
+        now: datetime,
+        ttl: timedelta,
+        owner: str,
+    ) -> Reservation | Refusal:
+        async with self.transaction() as conn:
+            return await ledger.reserve(
+                conn,
+                user_key=user_key,
+                workspace_id=workspace_id,
+                credits=credits,
+                usd=usd,
+                limits=limits,
+                now=now,
+                ttl=ttl,
+                owner=owner,
+            )
+
+    @override
+    async def commit(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
+        async with self.transaction() as conn:
+            return await ledger.settle(conn, reservation_id, refund=False, usd=usd, now=now)
+
+    @override
+    async def refund(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
+        async with self.transaction() as conn:
+            return await ledger.settle(conn, reservation_id, refund=True, usd=usd, now=now)
+
+    @override
+    async def reclaim(self, *, now: datetime, dead_owners: tuple[str, ...] = ()) -> int:
+        async with self.transaction() as conn:
+            return await ledger.reclaim(conn, now=now, dead_owners=dead_owners)
+
+    @override
+    async def renew(self, owner: str, *, until: datetime) -> int:
+        until = utc(until)
+        async with self.transaction() as conn:
+            held = await conn.execute(
+                "UPDATE reservations SET expires_at = $1 WHERE owner = $2 AND state = 'held' AND expires_at < $1",
+                until,
+                owner,
+            )
+            leases = await conn.execute(
+                "UPDATE thread_leases SET expires_at = $1 WHERE owner = $2 AND expires_at < $1", until, owner
+            )
+            return _count(held) + _count(leases)
+
+    @override
+    async def try_lease(self, thread_key: str, *, owner: str, now: datetime, ttl: timedelta) -> bool:
+        now = utc(now)
+        return (
+            await self._execute(
+                "INSERT INTO thread_leases (thread_key, owner, expires_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (thread_key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"
+                " WHERE thread_leases.owner = excluded.owner OR thread_leases.expires_at <= $4",
+                thread_key,
+                owner,
+                now + ttl,
+                now,
+            )
+            == 1
+        )
+
+    @override
+    async def release_lease(self, thread_key: str, *, owner: str) -> None:
+        await self._execute("DELETE FROM thread_leases WHERE thread_key = $1 AND owner = $2", thread_key, owner)
+
+    @override
+    async def held_owners(self) -> list[str]:
+        rows = await self._fetch("SELECT DISTINCT owner FROM reservations WHERE state = 'held' ORDER BY owner")
+        return [str(row["owner"]) for row in rows]
+
+    @override
+    async def usage(self, user_key: str, *, now: datetime) -> Usage:
+        async with self._connected().acquire() as conn:
+            return await ledger.usage(conn, user_key, now=now)
+
+    @override
+    async def spend(self, *, scope: str, period: str) -> float:
+        row = await self._fetchrow("SELECT usd FROM usage_counters WHERE scope = $1 AND period = $2", scope, period)
+        return float(row["usd"]) if row else 0.0
+
+    @override
+    async def get_policy(self, user_key: str) -> UserPolicy:
+        row = await self._fetchrow("SELECT * FROM user_policies WHERE user_key = $1", user_key)
+        if row is None:
+            return UserPolicy(user_key)
+        return UserPolicy(user_key, row["daily_credits"], row["monthly_credits"], row["exempt"], row["blocked"])
+
+    @override
+    async def set_policy(self, policy: UserPolicy) -> None:
+        await self._execute(
+            "INSERT INTO user_policies (user_key, daily_credits, monthly_credits, exempt, blocked)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_key) DO UPDATE SET daily_credits = excluded.daily_credits,"
+            " monthly_credits = excluded.monthly_credits, exempt = excluded.exempt, blocked = excluded.blocked",
+            policy.user_key,
+            policy.daily_credits,
+            policy.monthly_credits,
+            policy.exempt,
+            policy.blocked,
+        )
+
+    @override
+    async def grant(self, user_key: str, *, credits: int, now: datetime, by: str) -> None:
+        async with self._connected().acquire() as conn:
+            await ledger.grant(conn, user_key, credits=credits, now=now, by=by)
+
+    @override
+    async def granted(self, user_key: str, *, now: datetime) -> tuple[int, int]:
+        async with self._connected().acquire() as conn:
+            return await ledger.granted(conn, user_key, now=now)
+
+    @override
+    async def reset_usage(self, user_key: str, *, now: datetime) -> None:
+        """Zero the user's day and month credits; USD stays counted (money spent is spent)."""
+        async with self.transaction() as conn:
+            await ledger.reset_usage(conn, user_key, now=now)
+
+    # Delivery safety
+
+    @override
+    async def claim_event(self, event_id: str, *, now: datetime) -> bool:
+        sql = "INSERT INTO seen_events (event_id, seen_at) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        return await self._execute(sql, event_id, utc(now)) == 1
+
+    @override
+    async def purge(self, *, before: datetime) -> int:
+        """Delete sessions idle since `before` with their turns, old events, settled reservations, orphan blobs."""
+        before = utc(before)
+        deleted = 0
+        async with self.transaction() as conn:
+            for sql in (
+                f"DELETE FROM turns WHERE session_id IN ({DEAD_SESSIONS})",  # noqa: S608
+                f"DELETE FROM sessions WHERE id IN ({DEAD_SESSIONS})",  # noqa: S608
+                "DELETE FROM seen_events WHERE seen_at < $1",
+                "DELETE FROM reservations WHERE state <> 'held' AND settled_at < $1",
+                "DELETE FROM blobs WHERE touched_at < $1"
+                " AND NOT EXISTS (SELECT 1 FROM turn_blobs WHERE turn_blobs.sha256 = blobs.sha256)",
+            ):
+                deleted += _count(await conn.execute(sql, before))
+        return deleted

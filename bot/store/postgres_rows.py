@@ -1,0 +1,78 @@
+"""Postgres rows <-> store dataclasses, the turn-graph queries, and the turn -> blob links purge relies on."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from bot.store.base import SessionRow, TurnRow
+from bot.store.postgres_schema import utc
+from bot.store.sqlite_rows import BLOB_REF, RESULT_COLUMNS, TURN_COLUMNS
+
+TURN_TIMES = {"created_at", "finished_at"}
+
+INSERT_TURN = "INSERT INTO turns ({}) VALUES ({})".format(  # noqa: S608 - column names come from the dataclass
+    ", ".join(TURN_COLUMNS), ", ".join(f"${i}" for i in range(1, len(TURN_COLUMNS) + 1))
+)
+FINISH_TURN = "UPDATE turns SET {} WHERE id = ${}".format(  # noqa: S608 - column names come from the dataclass
+    ", ".join(f"{name} = ${i}" for i, name in enumerate(RESULT_COLUMNS, start=1)), len(RESULT_COLUMNS) + 1
+)
+
+# The thread's turns in one recursive walk: depth 0 is the turn itself.
+ANCESTORS = """
+WITH RECURSIVE chain(id, depth) AS (
+    SELECT id, 0 FROM turns WHERE id = $1
+    UNION ALL
+    SELECT t.parent_id, chain.depth + 1 FROM turns t JOIN chain ON t.id = chain.id
+    WHERE t.parent_id IS NOT NULL AND chain.depth + 1 < $2
+)
+SELECT turns.* FROM chain JOIN turns ON turns.id = chain.id ORDER BY chain.depth
+"""
+# UNION (not UNION ALL) stops on a cycle instead of looping forever.
+ROOT = """
+WITH RECURSIVE chain(id) AS (
+    SELECT id FROM turns WHERE id = $1
+    UNION
+    SELECT t.parent_id FROM turns t JOIN chain ON t.id = chain.id WHERE t.parent_id IS NOT NULL
+)
+SELECT turns.* FROM chain JOIN turns ON turns.id = chain.id WHERE turns.parent_id IS NULL LIMIT 1
+"""
+# A session is dead when neither it nor any of its turns moved since `before` ($1). GREATEST skips NULLs.
+DEAD_SESSIONS = """
+SELECT s.id FROM sessions s
+WHERE GREATEST(s.created_at, s.ended_at) < $1
+AND NOT EXISTS (SELECT 1 FROM turns t WHERE t.session_id = s.id AND GREATEST(t.created_at, t.finished_at) >= $1)
+"""
+
+
+def session_row(row: asyncpg.Record) -> SessionRow:
+    return SessionRow(
+        id=row["id"],
+        thread_key=row["thread_key"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        ended_at=row["ended_at"],
+        head_turn_id=row["head_turn_id"],
+    )
+
+
+def turn_row(row: asyncpg.Record) -> TurnRow:
+    return TurnRow(**{name: row[name] for name in TURN_COLUMNS})
+
+
+def db_values(row: object, columns: tuple[str, ...]) -> list[object]:
+    values: list[object] = []
+    for name in columns:
+        value = getattr(row, name)
+        values.append(utc(value) if name in TURN_TIMES and value is not None else value)
+    return values
+
+
+async def link_blobs(conn: asyncpg.Connection, turn_id: str, *contents: str | None) -> None:
+    """Remember which blobs a turn's contents refer to, so purge keeps exactly those."""
+    shas = sorted({sha for content in contents if content for sha in BLOB_REF.findall(content)})
+    if shas:
+        await conn.execute(
+            "INSERT INTO turn_blobs (turn_id, sha256) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+            turn_id,
+            shas,
+        )
