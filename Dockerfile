@@ -1,11 +1,12 @@
-# bananabot: one process, SQLite under /data by default (set BANANABOT_DATABASE_URL for Postgres).
+# bananabot: one process; SQLite under /data by default, BANANABOT_DATABASE_URL=postgresql://… for replicas.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     BANANABOT_DATABASE_URL=sqlite:////data/bananabot.db \
-    BANANABOT_OUTPUT_DIR=/data/out
+    BANANABOT_OUTPUT_DIR=/data/out \
+    BANANABOT_HTTP_PORT=8080
 
 WORKDIR /app
 # Dependencies first, for layer caching.
@@ -19,9 +20,13 @@ RUN pip install --no-cache-dir --no-deps . \
     && useradd --create-home --uid 10001 bananabot \
     && mkdir -p /data && chown bananabot /data
 
-USER bananabot
+USER 10001
 VOLUME ["/data"]
-# SIGTERM stops adapters and finishes cleanly (bananabot run handles it).
+EXPOSE 8080
+# /healthz answers 503 when the database or an adapter is down.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['BANANABOT_HTTP_PORT']}/healthz\", timeout=4)"]
+# SIGTERM: adapters stop, turns in flight finish (or are refunded), then the process exits.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["bananabot"]
 CMD ["run"]

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     discord_api_url: str = Field("https://discord.com/api/v10", validation_alias=_env("DISCORD_API_URL"))
     discord_gateway_url: str | None = Field(None, validation_alias=_env("DISCORD_GATEWAY_URL"))
     discord_guild_ids: CsvList = Field((), validation_alias=_env("DISCORD_GUILD_IDS"))
+    discord_shard_count: int | None = Field(None, ge=1, validation_alias=_env("DISCORD_SHARD_COUNT"))
+    discord_shard_ids: CsvList = Field((), validation_alias=_env("DISCORD_SHARD_IDS"))
     discord_allowed_guilds: CsvList = ()
     discord_allowed_channels: CsvList = ()
     discord_allowed_roles: CsvList = ()
@@ -88,6 +90,7 @@ class Settings(BaseSettings):
         "admins",
         "exempt_users",
         "discord_guild_ids",
+        "discord_shard_ids",
         "discord_allowed_guilds",
         "discord_allowed_channels",
         "discord_allowed_roles",

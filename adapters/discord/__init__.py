@@ -65,7 +65,7 @@ class DiscordAdapter:
         return lines
 
     async def run(self, services: Services) -> None:
-        from adapters.discord.client import BananaClient
+        from adapters.discord.client import make_client
         from adapters.discord.endpoints import point_discord_py
 
         settings = services.settings
@@ -73,7 +73,7 @@ class DiscordAdapter:
         point_discord_py(settings.discord_api_url, settings.discord_gateway_url)
         message_content = settings.discord_message_content
         while True:
-            client = BananaClient(services, message_content=message_content)
+            client = make_client(services, message_content=message_content)
             try:
                 async with client:
                     try:

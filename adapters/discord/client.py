@@ -49,8 +49,8 @@ def intents(*, message_content: bool) -> discord.Intents:
     return wanted
 
 
-class BananaClient(discord.Client):
-    """One bot connection; every handler acks first (Discord's 3-second rule), then runs the core."""
+class BananaHandlers(discord.Client):
+    """The bot's Discord handlers; every one acks first (Discord's 3-second rule), then runs the core."""
 
     def __init__(self, services: Services, *, message_content: bool = True, **options: Any) -> None:
         super().__init__(intents=intents(message_content=message_content), **options)
@@ -228,3 +228,21 @@ class BananaClient(discord.Client):
         if self.user is None:
             return content.strip()
         return re.sub(rf"<@!?{self.user.id}>", "", content).strip()
+
+
+class BananaClient(BananaHandlers):
+    """One gateway connection."""
+
+
+class ShardedBananaClient(BananaHandlers, discord.AutoShardedClient):
+    """A subset of shards (DISCORD_SHARD_COUNT / DISCORD_SHARD_IDS): replicas split a large bot between them."""
+
+
+def make_client(services: Services, *, message_content: bool) -> BananaHandlers:
+    settings = services.settings
+    if settings.discord_shard_count is None:
+        return BananaClient(services, message_content=message_content)
+    shard_ids = [int(shard) for shard in settings.discord_shard_ids] or None
+    return ShardedBananaClient(
+        services, message_content=message_content, shard_count=settings.discord_shard_count, shard_ids=shard_ids
+    )

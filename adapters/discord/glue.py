@@ -13,7 +13,7 @@ from commands import help as help_cmd
 from commands import imagine, quota, reset
 
 if TYPE_CHECKING:
-    from adapters.discord.client import BananaClient
+    from adapters.discord.client import BananaHandlers
 
 Interaction = discord.Interaction[Any]
 
@@ -26,7 +26,7 @@ def ratio_value(ratio: str) -> float:
 _RATIOS = sorted({ratio for spec in MODELS for ratio in spec.aspect_ratios}, key=ratio_value)
 
 
-def register(tree: app_commands.CommandTree[Any], client: BananaClient) -> None:
+def register(tree: app_commands.CommandTree[Any], client: BananaHandlers) -> None:
     @tree.command(name="imagine", description=imagine.COMMAND.description[:100])
     @app_commands.describe(
         prompt="What to draw, or what to change in this thread's image",

@@ -212,3 +212,15 @@ async def test_quota_and_admin_commands(
     await fake.wait_for(lambda: any("Granted 5" in t for t in private_texts(fake, granted.id)), timeout=10)
     assert bot.services is not None
     assert await bot.services.store.granted(f"discord:{world.alice}", now=bot.services.now()) == (5, 5)
+
+
+async def test_a_sharded_replica_serves_its_shards(
+    make_discord_bot, fake_discord_raw: FakeDiscord, fake_gemini: FakeGemini, world: World
+) -> None:
+    fake = fake_discord_raw
+    await make_discord_bot(discord_shard_count=1, discord_shard_ids="0")
+    identify = fake.gateway.identifies[-1]
+    assert identify.get("shard") == [0, 1]
+    _, thread_id = await start_session(fake, world, "a sharded banana")
+    [posted] = await wait_images(fake, thread_id, 1)
+    assert "a sharded banana" in posted["content"]
