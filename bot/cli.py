@@ -76,7 +76,9 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(a.run(services), name=a.name) for a in adapters]
-    tasks.append(asyncio.create_task(run_maintenance(services), name="maintenance"))
+    tasks.append(
+        asyncio.create_task(run_maintenance(services, interval=settings.maintenance_seconds), name="maintenance")
+    )
     stopper = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

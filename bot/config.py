@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     user_monthly_usd: float | None = Field(None, ge=0)
     workspace_daily_usd: float | None = Field(None, ge=0)
     global_daily_usd: float | None = Field(None, ge=0)
-    reservation_ttl_seconds: int = Field(900, ge=60)
+    reservation_ttl_seconds: int = Field(900, ge=5)
+    maintenance_seconds: float = Field(60.0, gt=0)
     admins: CsvList = ()
     exempt_users: CsvList = ()
 
