@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot.store.base import (
     Limits,
@@ -19,10 +20,13 @@ from bot.store.base import (
     period_day,
     period_month,
 )
+from bot.store.postgres import PostgresStore
+from bot.store.postgres_dsn import check_dsn
 from bot.store.sqlite import SqliteStore
 
 __all__ = [
     "Limits",
+    "PostgresStore",
     "Refusal",
     "RefusalScope",
     "Reservation",
@@ -43,7 +47,8 @@ __all__ = [
 def open_store(url: str) -> Store:
     """An unopened store for `url`; call `await store.open()` before use.
 
-    Accepts `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `sqlite:///:memory:` and a plain path.
+    Accepts `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `sqlite:///:memory:`, a plain path, and
+    `postgresql://user:password@host:5432/database` (also `postgres://`, `postgresql+asyncpg://`).
 
     Raises:
         ValueError: The URL names a backend that is not available or is malformed.
@@ -56,9 +61,9 @@ def open_store(url: str) -> Store:
         return SqliteStore(Path(url))
     scheme = scheme.lower()
     if scheme in {"postgres", "postgresql"} or scheme.startswith("postgresql+"):
-        raise ValueError(
-            f"Postgres support is not installed yet; use sqlite:///path/to/bananabot.db (got {scheme}://…)"
-        )
+        # A SQLAlchemy "+driver" suffix is accepted (asyncpg anyway); `?schema=NAME` keeps the tables in a schema.
+        dsn, schema = _pop_schema(f"postgresql://{rest}")
+        return PostgresStore(check_dsn(dsn), schema=schema)
     if scheme != "sqlite":
         raise ValueError(f"unsupported store URL scheme {scheme!r}: use sqlite:///path/to/bananabot.db or a file path")
     # sqlite:///rel.db → "/rel.db" after the scheme; sqlite:////abs.db → "//abs.db". A host part is not allowed.
@@ -66,3 +71,11 @@ def open_store(url: str) -> Store:
         raise ValueError(f"malformed SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute.db")
     path = rest[1:].split("?", 1)[0]
     return SqliteStore(path if path == ":memory:" else Path(path))
+
+
+def _pop_schema(dsn: str) -> tuple[str, str | None]:
+    parts = urlsplit(dsn)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for key, value in query if key == "schema"), None)
+    rest = urlencode([(key, value) for key, value in query if key != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from typing_extensions import override
@@ -27,20 +26,26 @@ from bot.store.base import (
     Usage,
     UserPolicy,
 )
+from bot.store.postgres_dsn import redact
 from bot.store.postgres_rows import (
+    ACTIVE_SESSION,
     ANCESTORS,
-    DEAD_SESSIONS,
+    FAIL_PENDING,
     FINISH_TURN,
     INSERT_TURN,
-    RESULT_COLUMNS,
+    NEW_SESSION,
+    PURGE,
+    PUT_BLOB,
     ROOT,
-    TURN_COLUMNS,
+    SET_POLICY,
+    TRY_LEASE,
     db_values,
     link_blobs,
     session_row,
     turn_row,
 )
 from bot.store.postgres_schema import check_schema, current_version, migrate, utc
+from bot.store.sqlite_rows import RESULT_COLUMNS, TURN_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +64,6 @@ def _sha256(data: bytes) -> str:
 def _count(status: str) -> int:
     """Rows touched, from a command tag such as "UPDATE 3" or "INSERT 0 1"."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-def redact(dsn: str) -> str:
-    """The DSN with its password (in the user info or a `password=` query parameter) replaced by ***."""
-    parts = urlsplit(dsn)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user_info, _, host = netloc.rpartition("@")
-        netloc = f"{user_info.partition(':')[0]}:***@{host}"
-    query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)])
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 class PostgresStore(Store):
@@ -115,9 +109,7 @@ class PostgresStore(Store):
             if self._pool is not None:
                 return
             settings = {"search_path": self.schema} if self.schema else {}
-            pool = await asyncpg.create_pool(
-                self._dsn, min_size=POOL_MIN, max_size=POOL_MAX, server_settings=settings
-            )
+            pool = await asyncpg.create_pool(self._dsn, min_size=POOL_MIN, max_size=POOL_MAX, server_settings=settings)
             try:
                 async with pool.acquire() as conn:
                     await migrate(conn, schema=self.schema)
@@ -179,7 +171,7 @@ class PostgresStore(Store):
 
     @override
     async def active_session(self, thread_key: str) -> SessionRow | None:
-        row = await self._fetchrow("SELECT * FROM sessions WHERE thread_key = $1 AND ended_at IS NULL", thread_key)
+        row = await self._fetchrow(ACTIVE_SESSION, thread_key)
         return session_row(row) if row else None
 
     @override
@@ -187,17 +179,9 @@ class PostgresStore(Store):
         now = utc(now)
         while True:  # loops only if the session we lost the race to ended before we could read it
             async with self.transaction() as conn:
-                row = await conn.fetchrow(
-                    "INSERT INTO sessions (id, thread_key, created_by, created_at) VALUES ($1, $2, $3, $4)"
-                    " ON CONFLICT (thread_key) WHERE ended_at IS NULL DO NOTHING RETURNING *",
-                    uuid.uuid4().hex,
-                    thread_key,
-                    user_key,
-                    now,
-                )
-                row = row or await conn.fetchrow(
-                    "SELECT * FROM sessions WHERE thread_key = $1 AND ended_at IS NULL", thread_key
-                )
+                row = await conn.fetchrow(NEW_SESSION, uuid.uuid4().hex, thread_key, user_key, now)
+                if row is None:  # someone else's is active: the insert waited for it to commit, so it is visible
+                    row = await conn.fetchrow(ACTIVE_SESSION, thread_key)
             if row is not None:
                 return session_row(row)
 
@@ -248,12 +232,7 @@ class PostgresStore(Store):
 
     @override
     async def fail_pending_turns(self, *, before: datetime, now: datetime) -> int:
-        return await self._execute(
-            "UPDATE turns SET status = 'failed', outcome = 'interrupted', finished_at = $1"
-            " WHERE status = 'pending' AND created_at < $2",
-            utc(now),
-            utc(before),
-        )
+        return await self._execute(FAIL_PENDING, utc(now), utc(before))
 
     @override
     async def recent_sessions(self, user_key: str, *, limit: int) -> list[SessionRow]:
@@ -269,15 +248,7 @@ class PostgresStore(Store):
     @override
     async def put_blob(self, data: bytes, mime: str) -> str:
         sha = await asyncio.to_thread(_sha256, data)  # multi-MB images: keep the event loop free
-        await self._execute(
-            "INSERT INTO blobs (sha256, mime, size, data, touched_at) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at",
-            sha,
-            mime,
-            len(data),
-            data,
-            utc(self._clock()),
-        )
+        await self._execute(PUT_BLOB, sha, mime, len(data), data, utc(self._clock()))
         return sha
 
     @override
@@ -345,18 +316,7 @@ class PostgresStore(Store):
     @override
     async def try_lease(self, thread_key: str, *, owner: str, now: datetime, ttl: timedelta) -> bool:
         now = utc(now)
-        return (
-            await self._execute(
-                "INSERT INTO thread_leases (thread_key, owner, expires_at) VALUES ($1, $2, $3)"
-                " ON CONFLICT (thread_key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"
-                " WHERE thread_leases.owner = excluded.owner OR thread_leases.expires_at <= $4",
-                thread_key,
-                owner,
-                now + ttl,
-                now,
-            )
-            == 1
-        )
+        return await self._execute(TRY_LEASE, thread_key, owner, now + ttl, now) == 1
 
     @override
     async def release_lease(self, thread_key: str, *, owner: str) -> None:
@@ -386,16 +346,8 @@ class PostgresStore(Store):
 
     @override
     async def set_policy(self, policy: UserPolicy) -> None:
-        await self._execute(
-            "INSERT INTO user_policies (user_key, daily_credits, monthly_credits, exempt, blocked)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_key) DO UPDATE SET daily_credits = excluded.daily_credits,"
-            " monthly_credits = excluded.monthly_credits, exempt = excluded.exempt, blocked = excluded.blocked",
-            policy.user_key,
-            policy.daily_credits,
-            policy.monthly_credits,
-            policy.exempt,
-            policy.blocked,
-        )
+        values = (policy.user_key, policy.daily_credits, policy.monthly_credits, policy.exempt, policy.blocked)
+        await self._execute(SET_POLICY, *values)
 
     @override
     async def grant(self, user_key: str, *, credits: int, now: datetime, by: str) -> None:
@@ -426,13 +378,6 @@ class PostgresStore(Store):
         before = utc(before)
         deleted = 0
         async with self.transaction() as conn:
-            for sql in (
-                f"DELETE FROM turns WHERE session_id IN ({DEAD_SESSIONS})",  # noqa: S608
-                f"DELETE FROM sessions WHERE id IN ({DEAD_SESSIONS})",  # noqa: S608
-                "DELETE FROM seen_events WHERE seen_at < $1",
-                "DELETE FROM reservations WHERE state <> 'held' AND settled_at < $1",
-                "DELETE FROM blobs WHERE touched_at < $1"
-                " AND NOT EXISTS (SELECT 1 FROM turn_blobs WHERE turn_blobs.sha256 = blobs.sha256)",
-            ):
+            for sql in PURGE:
                 deleted += _count(await conn.execute(sql, before))
         return deleted

@@ -205,5 +205,7 @@ async def reset_usage(conn: asyncpg.Connection, user_key: str, *, now: datetime)
     keys = ((f"user:{user_key}", period_day(now)), (f"user:{user_key}", period_month(now)))
     await lock_counters(conn, keys, create=False)
     await conn.execute(
-        "UPDATE usage_counters SET credits = 0 WHERE scope = $1 AND period IN ($2, $3)", keys[0][0], *(p for _, p in keys)
+        "UPDATE usage_counters SET credits = 0 WHERE scope = $1 AND period IN ($2, $3)",
+        keys[0][0],
+        *(p for _, p in keys),
     )

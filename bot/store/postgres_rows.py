@@ -43,6 +43,40 @@ WHERE GREATEST(s.created_at, s.ended_at) < $1
 AND NOT EXISTS (SELECT 1 FROM turns t WHERE t.session_id = s.id AND GREATEST(t.created_at, t.finished_at) >= $1)
 """
 
+PURGE = (
+    f"DELETE FROM turns WHERE session_id IN ({DEAD_SESSIONS})",  # noqa: S608 - constant SQL
+    f"DELETE FROM sessions WHERE id IN ({DEAD_SESSIONS})",  # noqa: S608 - constant SQL
+    "DELETE FROM seen_events WHERE seen_at < $1",
+    "DELETE FROM reservations WHERE state <> 'held' AND settled_at < $1",
+    "DELETE FROM blobs WHERE touched_at < $1"
+    " AND NOT EXISTS (SELECT 1 FROM turn_blobs WHERE turn_blobs.sha256 = blobs.sha256)",
+)
+ACTIVE_SESSION = "SELECT * FROM sessions WHERE thread_key = $1 AND ended_at IS NULL"
+# The partial unique index makes a racing insert wait for the winner, then do nothing.
+NEW_SESSION = """
+INSERT INTO sessions (id, thread_key, created_by, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (thread_key) WHERE ended_at IS NULL DO NOTHING RETURNING *
+"""
+FAIL_PENDING = """
+UPDATE turns SET status = 'failed', outcome = 'interrupted', finished_at = $1
+WHERE status = 'pending' AND created_at < $2
+"""
+PUT_BLOB = """
+INSERT INTO blobs (sha256, mime, size, data, touched_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at
+"""
+# Free, expired or already ours: the conflicting row is locked, so the check and the take are one step.
+TRY_LEASE = """
+INSERT INTO thread_leases (thread_key, owner, expires_at) VALUES ($1, $2, $3)
+ON CONFLICT (thread_key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+WHERE thread_leases.owner = excluded.owner OR thread_leases.expires_at <= $4
+"""
+SET_POLICY = """
+INSERT INTO user_policies (user_key, daily_credits, monthly_credits, exempt, blocked) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (user_key) DO UPDATE SET daily_credits = excluded.daily_credits,
+    monthly_credits = excluded.monthly_credits, exempt = excluded.exempt, blocked = excluded.blocked
+"""
+
 
 def session_row(row: asyncpg.Record) -> SessionRow:
     return SessionRow(

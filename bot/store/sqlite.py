@@ -85,7 +85,7 @@ class SqliteStore(Store):
         conn.row_factory = aiosqlite.Row
         try:
             await conn.execute("PRAGMA busy_timeout = 5000")  # first: the other pragmas may wait for a lock
-            await conn.execute("PRAGMA journal_mode = WAL")
+            await _set_wal(conn)
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             await migrate(conn)
@@ -395,3 +395,16 @@ class SqliteStore(Store):
             ):
                 deleted += int((await conn.execute(sql, params)).rowcount)
         return deleted
+
+
+async def _set_wal(conn: aiosqlite.Connection) -> None:
+    """SQLite may refuse the switch to WAL at once ("database is locked", no busy wait) while another process
+    creates the same new file; retry briefly."""
+    for attempt in range(50):
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            await asyncio.sleep(0.02 * (attempt + 1))

@@ -1,25 +1,79 @@
-"""The store contract suite runs once per backend in BACKENDS; add "postgres" there and every test covers it."""
+"""The store contract suite runs once per backend in BACKENDS; add "postgres" there and every test covers it.
+
+Postgres: each test gets a fresh schema (`bb_test_<uuid>`) on the server at BANANABOT_TEST_POSTGRES_URL (default
+postgresql://postgres@127.0.0.1:5432/test), dropped afterwards, so tests are isolated and may run in parallel.
+Without a server the Postgres tests skip locally and fail under CI=true.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from bot.store import SqliteStore, Store
+from bot.store import PostgresStore, SqliteStore, Store
 from tests.store import NOW, Clock
 
 # Each call returns a new, unopened instance on the same database: a second call stands for a second process.
 StoreFactory = Callable[[], Store]
 
+POSTGRES_URL = os.environ.get("BANANABOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+_reachable: dict[str, str | None] = {}  # url -> None when reachable, else why not
 
-def _sqlite(tmp_path: Path, clock: Clock) -> StoreFactory:
+
+async def require_postgres() -> str:
+    """The test server's URL; skips the test when it is unreachable, or fails it under CI."""
+    if POSTGRES_URL not in _reachable:
+        try:
+            conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+            await conn.close()
+            _reachable[POSTGRES_URL] = None
+        except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+            _reachable[POSTGRES_URL] = f"Postgres at {PostgresStore(POSTGRES_URL).url} is unreachable: {error!r}"
+    reason = _reachable[POSTGRES_URL]
+    if reason is not None:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{reason} (CI must run the Postgres tests: set BANANABOT_TEST_POSTGRES_URL)")
+        pytest.skip(f"{reason}; set BANANABOT_TEST_POSTGRES_URL to run the Postgres tests")
+    return POSTGRES_URL
+
+
+@asynccontextmanager
+async def fresh_schema() -> AsyncIterator[str]:
+    """A schema name no other test uses; the stores create it on open, and it is dropped afterwards."""
+    url = await require_postgres()
+    schema = f"bb_test_{uuid.uuid4().hex}"
+    try:
+        yield schema
+    finally:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+
+@asynccontextmanager
+async def _sqlite(tmp_path: Path, clock: Clock) -> AsyncIterator[StoreFactory]:
     path = tmp_path / "data" / "bananabot.db"
-    return lambda: SqliteStore(path, clock=clock)
+    yield lambda: SqliteStore(path, clock=clock)
 
 
-BACKENDS: dict[str, Callable[[Path, Clock], StoreFactory]] = {"sqlite": _sqlite}
+@asynccontextmanager
+async def _postgres(tmp_path: Path, clock: Clock) -> AsyncIterator[StoreFactory]:
+    async with fresh_schema() as schema:
+        yield lambda: PostgresStore(POSTGRES_URL, clock=clock, schema=schema)
+
+
+BACKENDS: dict[str, Callable[[Path, Clock], AbstractAsyncContextManager[StoreFactory]]] = {
+    "sqlite": _sqlite,
+    "postgres": _postgres,
+}
 
 
 @pytest.fixture
@@ -34,16 +88,18 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def new_store(backend: str, tmp_path: Path, clock: Clock) -> AsyncIterator[StoreFactory]:
-    make = BACKENDS[backend](tmp_path, clock)
-    made: list[Store] = []
+    async with BACKENDS[backend](tmp_path, clock) as make:
+        made: list[Store] = []
 
-    def factory() -> Store:
-        made.append(make())
-        return made[-1]
+        def factory() -> Store:
+            made.append(make())
+            return made[-1]
 
-    yield factory
-    for store in made:
-        await store.close()
+        try:
+            yield factory
+        finally:
+            for store in made:
+                await store.close()
 
 
 @pytest.fixture

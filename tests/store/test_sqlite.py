@@ -113,8 +113,6 @@ def test_open_store_urls(url: str, path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://u:p@db/bananabot", "Postgres support is not installed yet"),
-        ("postgres://db/bananabot", "Postgres support is not installed yet"),
         ("mysql://db/bananabot", "unsupported store URL scheme 'mysql'"),
         ("sqlite://host/bot.db", "malformed SQLite URL"),
         ("sqlite://", "malformed SQLite URL"),
