@@ -61,7 +61,11 @@ async def test_json_logs_carry_the_turn_and_session_and_no_secret(run, services,
     try:
         fake_gemini.enqueue(Fault.OVERLOADED)
         await run("imagine", "a dog")
-        logging.getLogger("probe").info("the key is %s", fake_gemini.api_key + "-long")
+        probe = logging.getLogger("bananabot.test.probe")
+        probe.propagate = False  # only the handler under test sees the raw secret
+        probe.addHandler(handler)
+        probe.info("the key is %s", fake_gemini.api_key + "-long")
+        probe.removeHandler(handler)
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
