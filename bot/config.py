@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     gemini_max_attempts: int = Field(4, ge=1, le=10)
     gemini_deadline_seconds: float = Field(300.0, gt=0)
     gemini_timeout_seconds: float = Field(150.0, gt=0)
+    gemini_backoff_seconds: float = Field(1.0, gt=0)
     max_concurrent_calls: int = Field(8, ge=1)
 
     # Storage

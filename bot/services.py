@@ -101,6 +101,7 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
             max_attempts=settings.gemini_max_attempts,
             deadline=settings.gemini_deadline_seconds,
             attempt_timeout=settings.gemini_timeout_seconds,
+            base_delay=settings.gemini_backoff_seconds,
         ),
         max_connections=max(settings.max_concurrent_calls * 2, 8),
     )
