@@ -12,7 +12,11 @@ from .server import FakeGemini
 
 async def _serve(args: argparse.Namespace) -> None:
     fake = FakeGemini(
-        api_key=args.key, latency=args.latency, enforce_signatures=not args.no_signatures, noise=args.noise
+        api_key=args.key,
+        latency=args.latency,
+        enforce_signatures=not args.no_signatures,
+        noise=args.noise,
+        bench=args.bench,
     )
     await fake.start(host=args.host, port=args.port)
     sys.stdout.write(f"{fake.base_url}\n")
@@ -31,6 +35,7 @@ def main() -> None:
     parser.add_argument("--key", default="test-key", help="the API key to accept")
     parser.add_argument("--no-signatures", action="store_true", help="skip thought-signature checks (like Vertex)")
     parser.add_argument("--noise", action="store_true", help="random-noise images (large PNGs)")
+    parser.add_argument("--bench", action="store_true", help="benchmark mode: pooled photo-like PNGs, cheap to serve")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(parser.parse_args()))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from .models import ModelSpec
@@ -20,6 +21,7 @@ async def generate(
     book: SignatureBook,
     input_sizes: list[tuple[int, int] | None],
     noise: bool,
+    render: Callable[[Picture], bytes] = render_png,
 ) -> Outcome:
     size = req.image_size or spec.default_size
     aspect = req.aspect_ratio or _aspect_from_inputs(input_sizes, spec)
@@ -33,7 +35,7 @@ async def generate(
     if req.wants_image:
         w, h = spec.dimensions(size, aspect)
         pictures.append((Picture(w, h, req.prompt, req.turn, model, size, aspect, noise=noise), False))
-    images = await asyncio.to_thread(_render_parts, pictures)
+    images = await asyncio.to_thread(_render_parts, pictures, render)
 
     parts: list[dict[str, Any]] = []
     if thoughts:
@@ -59,5 +61,5 @@ def _aspect_from_inputs(input_sizes: list[tuple[int, int] | None], spec: ModelSp
     return spec.nearest_aspect_ratio(w, h)
 
 
-def _render_parts(pictures: list[tuple[Picture, bool]]) -> list[dict[str, Any]]:
-    return [image_part(render_png(picture), thought=thought) for picture, thought in pictures]
+def _render_parts(pictures: list[tuple[Picture, bool]], render: Callable[[Picture], bytes]) -> list[dict[str, Any]]:
+    return [image_part(render(picture), thought=thought) for picture, thought in pictures]

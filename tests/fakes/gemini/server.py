@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
+from .bench import PhotoPool, probe_headers
 from .errors import UNREGISTERED_CALLER, ApiError, api_key_invalid, invalid, model_not_found
 from .faults import INTERNAL_MESSAGE, Fault, check_duration, fault_in_prompt, http_error
 from .generate import generate
 from .models import DEFAULT_MODELS, ModelSpec
+from .render import render_png
 from .request import ImageRequest, to_request
 from .responses import Outcome, body, content_outcome, response_id, stream_chunks, usage_metadata
 from .signatures import SignatureBook
@@ -61,6 +64,8 @@ class FakeGemini:
         models: URL model id → ModelSpec; aliases map to the same spec.
         noise: fill images with random pixels so PNGs are large (upload-limit tests).
         max_request_bytes: inline request size limit (100 MB since Jan 2026, §7).
+        bench: benchmark mode: photo-like PNGs from a pool rendered once per size (1–2 MB at 1K), request parsing
+            off the event loop, no request bodies kept, and `X-Fake-Server-Seconds` (work done, latency excluded).
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class FakeGemini:
         models: Mapping[str, ModelSpec] = DEFAULT_MODELS,
         noise: bool = False,
         max_request_bytes: int = 100 * 1024 * 1024,
+        bench: bool = False,
     ) -> None:
         self.api_key = api_key
         self.latency = latency
@@ -79,6 +85,8 @@ class FakeGemini:
         self.models = dict(models)
         self.noise = noise
         self.max_request_bytes = max_request_bytes
+        self.bench = bench
+        self._pool = PhotoPool() if bench else None
         self.requests: list[RecordedRequest] = []
         self.signatures = SignatureBook()
         self._faults: deque[tuple[Fault, str]] = deque()
@@ -138,7 +146,7 @@ class FakeGemini:
                 raw = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 raise self._too_large() from None
-            record.body = _json_or_none(raw)
+            record.body = None if self.bench else _json_or_none(raw)  # bench: megabytes per request add up
             response = await self._route(request, record, raw)
         except ApiError as e:
             response = await _json(e.body(), status=e.code)
@@ -159,7 +167,11 @@ class FakeGemini:
             if spec is None:
                 raise model_not_found(record.model)
             stream = generate_match["method"] == "streamGenerateContent"
-            return await self._generate(request, record.model, spec, raw, stream=stream)
+            started = time.perf_counter()
+            response = await self._generate(request, record.model, spec, raw, stream=stream)
+            if self.bench:
+                response.headers["X-Fake-Server-Seconds"] = f"{time.perf_counter() - started:.6f}"
+            return response
         info_match = _MODEL_INFO.fullmatch(request.path)
         if info_match and request.method == "GET":
             self._authenticate(request)
@@ -181,18 +193,14 @@ class FakeGemini:
     ) -> web.StreamResponse:
         if len(raw) > self.max_request_bytes:
             raise self._too_large()
-        try:
-            decoded = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise invalid("Invalid JSON payload received. Unexpected token.") from None
-        req = to_request(normalize_request(decoded))
+        req = await asyncio.to_thread(_parse, raw) if self.bench else _parse(raw)
         fault, retry_delay = self._faults.popleft() if self._faults else (fault_in_prompt(req.prompt), "1s")
         if fault is not None and fault.is_http:
             return await self._play(request, fault, model=model, retry_delay=retry_delay, stream=stream)
         check_request(req, spec, model)
         if self.enforce_signatures and spec.signed:
             self.signatures.check(req, spec)
-        input_sizes = await asyncio.to_thread(probe_images, req)
+        input_sizes = await asyncio.to_thread(probe_headers if self.bench else probe_images, req)
         if fault is Fault.STREAM_ERROR and not stream:
             raise http_error(fault, model=model, retry_delay=retry_delay)
         if fault is not None and fault is not Fault.STREAM_ERROR:
@@ -200,7 +208,13 @@ class FakeGemini:
             self.signatures.sign(outcome.parts, spec)
         else:
             outcome = await generate(
-                req, spec, model=model, book=self.signatures, input_sizes=input_sizes, noise=self.noise
+                req,
+                spec,
+                model=model,
+                book=self.signatures,
+                input_sizes=input_sizes,
+                noise=self.noise,
+                render=self._pool.picture if self._pool is not None else render_png,
             )
         return await self._answer(request, req, spec, outcome, model=model, stream=stream, fault=fault)
 
@@ -272,6 +286,14 @@ def _describe(name: str, spec: ModelSpec) -> dict[str, Any]:
         "supportedGenerationMethods": ["generateContent", "countTokens", "batchGenerateContent"],
         "thinking": spec.thinking != "none",
     }
+
+
+def _parse(raw: bytes) -> ImageRequest:
+    try:
+        decoded = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise invalid("Invalid JSON payload received. Unexpected token.") from None
+    return to_request(normalize_request(decoded))
 
 
 def _json_or_none(raw: bytes) -> Any:

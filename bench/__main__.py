@@ -1,0 +1,90 @@
+"""`python -m bench [--quick] [--only NAME]`: the bot against loopback fakes; prints one table with PASS/MISS."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import sections
+from bench.report import Report
+
+SECTIONS = ("burst", "overhead", "ledger", "growth")  # "burst" is sections 1 and 2 (one run)
+
+
+def _machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())  # fmt: skip
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+async def run(args: argparse.Namespace) -> Report:
+    plan = sections.QUICK if args.quick else sections.FULL
+    plan = dataclasses.replace(plan, latency=args.latency, profile=args.profile, timers=not args.plain)
+    wanted = set(args.only or SECTIONS)
+    report = Report()
+    report.note(f"machine: {_machine()}")
+    report.note(
+        "bursts: `bananabot run` in its own process (RSS and CPU are that process's"
+        + ("" if args.plain else "; started as `python -m bench.botmain` = `bananabot run` plus timers")
+        + f"); the fake Gemini (--bench, {plan.latency:g} s latency) in another; fake Discord/Slack and the load "
+        "driver in this one (its own loop lag is shown, so a slow fake would be visible)"
+    )
+    report.note(
+        "burst settings: BANANABOT_MAX_CONCURRENT_CALLS=256, one user per turn (default credits and "
+        "USER_MAX_IN_FLIGHT=2 suffice), Discord: one channel per user (its 5-per-5 s posting bucket), "
+        "Slack: HTTP mode, one channel; default SQLite store, log level INFO"
+    )
+    report.note(
+        "edits attach a 2048×1365 photo-like JPEG of 1.43 MiB; the fake answers photo-like PNGs (≈1.5 MB at 1K)"
+    )
+    report.note(
+        "overhead and session growth: Discord adapter in this process (phase timers wrapped around bot functions), "
+        "model latency 0, overhead = INTERACTION_CREATE (or MESSAGE_CREATE) until the bot's upload of the result "
+        "returned, minus the fake Gemini's own work (X-Fake-Server-Seconds); 'other' = Discord ack, thread, progress"
+    )
+    report.note("ledger: one op = Ledger.reserve + Ledger.commit (the bot's path, policy and grant reads included)")
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        if "burst" in wanted:
+            await sections.bursts(report, plan, workdir)
+        if wanted & {"overhead", "growth"}:
+            await sections.overhead_and_growth(
+                report, plan, workdir, overhead="overhead" in wanted, growth="growth" in wanted
+            )
+        if "ledger" in wanted:
+            await sections.ledgers(report, plan, workdir)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a 1–2 minute smoke version (smaller N and counts)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
+    parser.add_argument("--latency", type=float, default=2.0, help="fake model latency for the bursts (s)")
+    parser.add_argument("--profile", type=Path, help="write py-spy collapsed stacks of each burst's bot here")
+    parser.add_argument("--plain", action="store_true", help="bursts run `python -m bot run` without bench timers")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    started = time.monotonic()
+    print(f"python -m bench{' --quick' if args.quick else ''}: running {', '.join(args.only or SECTIONS)}")
+    report = asyncio.run(run(args))
+    print()
+    print(report.render())
+    print(f"took {time.monotonic() - started:.0f} s")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
