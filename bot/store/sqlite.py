@@ -69,6 +69,10 @@ class SqliteStore(Store):
         self._clock = clock
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # Reads go through their own connection: in WAL mode they never wait behind the writer's lock, so a
+        # /quota during a burst of image turns answers at once.
+        self._reader: aiosqlite.Connection | None = None
+        self._read_lock = asyncio.Lock()
 
     # Connection and transactions
 
@@ -77,6 +81,11 @@ class SqliteStore(Store):
         async with self._lock:
             if self._conn is None:
                 self._conn = await self._connect()
+            if self._reader is None and str(self.path) != ":memory:":
+                self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+                self._reader.row_factory = aiosqlite.Row
+                await self._reader.execute("PRAGMA busy_timeout = 5000")
+                await self._reader.execute("PRAGMA query_only = ON")
 
     async def _connect(self) -> aiosqlite.Connection:
         if str(self.path) != ":memory:":
@@ -100,6 +109,10 @@ class SqliteStore(Store):
             if self._conn is not None:
                 conn, self._conn = self._conn, None
                 await conn.close()
+            if self._reader is not None:
+                async with self._read_lock:
+                    reader, self._reader = self._reader, None
+                    await reader.close()
 
     def _connection(self) -> aiosqlite.Connection:
         if self._conn is None:
@@ -126,9 +139,20 @@ class SqliteStore(Store):
             finally:
                 _in_transaction.reset(token)
 
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The read connection (the writer's, under its lock, for ":memory:", which can't be opened twice)."""
+        writer = self._connection()  # raises the usual error when the store is closed
+        if self._reader is None:
+            async with self._lock:
+                yield writer
+            return
+        async with self._read_lock:
+            yield self._reader
+
     async def _fetch(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        async with self._lock:
-            return list(await self._connection().execute_fetchall(sql, params))
+        async with self._reading() as conn:
+            return list(await conn.execute_fetchall(sql, params))
 
     async def _write(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> int:
         async with self._lock:
@@ -329,8 +353,8 @@ class SqliteStore(Store):
 
     @override
     async def usage(self, user_key: str, *, now: datetime) -> Usage:
-        async with self._lock:
-            return await ledger.usage(self._connection(), user_key, now=now)
+        async with self._reading() as conn:
+            return await ledger.usage(conn, user_key, now=now)
 
     @override
     async def spend(self, *, scope: str, period: str) -> float:
@@ -363,8 +387,8 @@ class SqliteStore(Store):
 
     @override
     async def granted(self, user_key: str, *, now: datetime) -> tuple[int, int]:
-        async with self._lock:
-            return await ledger.granted(self._connection(), user_key, now=now)
+        async with self._reading() as conn:
+            return await ledger.granted(conn, user_key, now=now)
 
     @override
     async def reset_usage(self, user_key: str, *, now: datetime) -> None:

@@ -54,7 +54,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def make_services(fake_gemini: FakeGemini, tmp_path: Path, clock: Clock):
+async def make_services(fake_gemini: FakeGemini, tmp_path: Path, clock: Clock):
     opened: list[Services] = []
 
     async def factory(**overrides: Any) -> Services:
@@ -63,7 +63,8 @@ def make_services(fake_gemini: FakeGemini, tmp_path: Path, clock: Clock):
         return services
 
     yield factory
-    # closed in the async fixture below
+    for services in opened:  # closing twice is harmless; an unclosed store keeps its thread (and pytest) alive
+        await services.close(drain_timeout=5)
 
 
 @pytest.fixture
