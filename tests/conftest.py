@@ -38,7 +38,7 @@ WATCH = SecretWatch()
 def pytest_configure(config: pytest.Config) -> None:
     root = logging.getLogger()
     root.addHandler(WATCH)
-    root.setLevel(min(root.level or logging.WARNING, logging.DEBUG))
+    root.setLevel(min(root.level or logging.WARNING, logging.INFO))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -195,7 +195,10 @@ class Store(Protocol):
         """Give the credits back; usd becomes the actual cost (Google may bill a failed call). False if not held."""
 
     async def reclaim(self, *, now: datetime, dead_owners: tuple[str, ...] = ()) -> int:
-        """Refund held reservations that expired or whose owner is dead; returns how many."""
+        """Refund held reservations that expired or whose owner is dead, and drop such owners' thread leases.
+
+        Returns how many reservations were refunded.
+        """
 
     async def held_owners(self) -> list[str]:
         """Distinct owners of reservations still held (to find the ones whose process died)."""

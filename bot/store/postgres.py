@@ -297,6 +297,12 @@ class PostgresStore(Store):
     @override
     async def reclaim(self, *, now: datetime, dead_owners: tuple[str, ...] = ()) -> int:
         async with self.transaction() as conn:
+            # A dead owner's thread leases go too, so its threads continue at once instead of after the TTL.
+            await conn.execute(
+                "DELETE FROM thread_leases WHERE expires_at <= $1 OR owner = ANY($2::text[])",
+                utc(now),
+                list(dead_owners),
+            )
             return await ledger.reclaim(conn, now=now, dead_owners=dead_owners)
 
     @override

@@ -314,6 +314,12 @@ class SqliteStore(Store):
     @override
     async def reclaim(self, *, now: datetime, dead_owners: tuple[str, ...] = ()) -> int:
         async with self.transaction() as conn:
+            # A dead owner's thread leases go too, so its threads continue at once instead of after the TTL.
+            marks = ", ".join("?" for _ in dead_owners)
+            await conn.execute(
+                f"DELETE FROM thread_leases WHERE expires_at <= ?{f' OR owner IN ({marks})' if dead_owners else ''}",  # noqa: S608
+                (to_text(now), *dead_owners),
+            )
             return await ledger.reclaim(conn, now=now, dead_owners=dead_owners)
 
     @override

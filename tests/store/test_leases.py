@@ -43,3 +43,13 @@ async def test_renew_keeps_a_live_owners_holds_from_expiring(new_store) -> None:
     assert await store.held_owners() == ["live"]
     assert not await store.try_lease(KEY, owner="other", now=later, ttl=TTL)
     assert await store.commit(held.id, usd=0.1, now=later)  # type: ignore[union-attr]
+
+
+async def test_reclaim_frees_a_dead_owners_leases(new_store) -> None:
+    store = new_store()
+    await store.open()
+    assert await store.try_lease(KEY, owner="dead", now=NOW, ttl=timedelta(hours=1))
+    assert await store.try_lease("other", owner="live", now=NOW, ttl=timedelta(hours=1))
+    await store.reclaim(now=NOW, dead_owners=("dead",))
+    assert await store.try_lease(KEY, owner="next", now=NOW, ttl=TTL)
+    assert not await store.try_lease("other", owner="next", now=NOW, ttl=TTL)
