@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.files import SlackFile
 from adapters.slack.home import publish_home
 from adapters.slack.responder import SlackResponder
-from adapters.slack.translate import BUTTON_COMMANDS, DM_THREAD, parse_flags, strip_mention, user_ref
+from adapters.slack.translate import BUTTON_COMMANDS, DM_THREAD, parse_admin, parse_flags, strip_mention, user_ref
 from bot.dispatcher import dispatch
 from bot.models import Button, Invocation, ThreadRef
 from bot.services import Services
@@ -39,6 +39,7 @@ class SlackBot:
         app.event("app_mention")(self.on_mention)
         app.event("message")(self.on_message)
         app.command("/imagine")(self.on_imagine)
+        app.command("/bananabot-admin")(self.on_admin)
         app.action(_ACTION)(self.on_button)
         app.event("app_home_opened")(self.on_home)
 
@@ -94,6 +95,14 @@ class SlackBot:
         thread = ThreadRef("slack", team, channel, str(root["ts"]))
         invocation = Invocation("imagine", user, thread, text, (), options, upload_limit=UPLOAD_LIMIT)
         responder = SlackResponder(client, channel=channel, thread_ts=thread.thread_id, user_id=user_id)
+        await dispatch(invocation, responder, self.services, COMMANDS)
+
+    async def on_admin(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        user_id, channel, team = body["user_id"], body["channel_id"], body.get("team_id", "")
+        options = parse_admin(body.get("text", ""))
+        invocation = Invocation("admin", user_ref(user_id, team), None, options=options)
+        responder = SlackResponder(client, channel=channel, thread_ts=None, user_id=user_id)
         await dispatch(invocation, responder, self.services, COMMANDS)
 
     async def on_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:

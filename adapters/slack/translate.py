@@ -30,6 +30,23 @@ def parse_flags(text: str) -> tuple[str, dict[str, str]]:
     return _FLAG.sub(" ", text).strip(), options
 
 
+_USER = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def parse_admin(text: str) -> dict[str, str]:
+    """`grant <@U123|ann> 5` -> {"action": "grant", "user": "slack:U123", "amount": "5"}; missing words are left out."""
+    words = text.split()
+    options: dict[str, str] = {}
+    if words:
+        options["action"] = words[0].lower()
+    if len(words) > 1:
+        mention = _USER.fullmatch(words[1])
+        options["user"] = f"slack:{mention.group(1)}" if mention else words[1]
+    if len(words) > 2:
+        options["amount"] = words[2]
+    return options
+
+
 def user_ref(user_id: str, team_id: str) -> UserRef:
     # Slack renders <@U…> as the member's name in messages, so captions attribute turns without users.info.
     return UserRef("slack", user_id, display_name=f"<@{user_id}>", workspace_id=team_id)

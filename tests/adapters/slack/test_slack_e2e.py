@@ -235,3 +235,12 @@ async def test_app_home_shows_quota_and_recent_sessions(slack_bot, fake_slack: F
     text = str(view)
     assert "Today: 49 of 50 credits left" in text
     assert f"<#{CHANNEL}>" in text and "active" in text
+
+
+async def test_admin_command_only_for_configured_admins(make_slack_bot, fake_slack: FakeSlack) -> None:
+    bot = await make_slack_bot(admins=f"slack:{OTHER_HUMAN}")
+    await bot.deliver(fake_slack.slash_command("/bananabot-admin", f"grant <@{HUMAN}|alice> 5", HUMAN, CHANNEL))
+    await ephemeral(fake_slack, HUMAN, "Only bot admins")
+    await bot.deliver(fake_slack.slash_command("/bananabot-admin", f"grant <@{HUMAN}|alice> 5", OTHER_HUMAN, CHANNEL))
+    await ephemeral(fake_slack, OTHER_HUMAN, "Granted 5 extra credits to slack:")
+    assert await bot.services.store.granted(ALICE_KEY, now=bot.services.now()) == (5, 5)
