@@ -80,3 +80,28 @@ async def test_a_refused_upload_is_refunded_and_said(make_slack_bot, fake_slack:
     head = await driver.services.store.get_turn(session.head_turn_id or "")
     assert head is not None and head.prompt == "a teacup"
     assert [m for m in fake_slack.ephemerals(HUMAN) if "couldn't post" in m.get("text", "")]
+
+
+async def test_a_thread_deleted_mid_turn_costs_nothing(
+    make_discord_bot, fake_discord_raw, world, fake_gemini: FakeGemini, caplog
+) -> None:
+    from tests.reliability.drivers import settle
+
+    driver = DiscordDriver(await make_discord_bot(**SETTINGS), fake_discord_raw, world)
+    await driver.first_image("a sandcastle")
+    fake_gemini.latency = 1.0
+    await fake_discord_raw.send_message(driver.thread, world.alice, "add a moat")
+    while len(fake_gemini.requests) < 2:
+        await asyncio.sleep(0.02)
+    thread = fake_discord_raw.state.channels.pop(driver.thread)  # someone deletes the thread meanwhile
+    await fake_discord_raw.hub.emit(
+        "THREAD_DELETE", {"id": thread.id, "guild_id": thread.guild_id, "parent_id": thread.parent_id, "type": 11}
+    )
+    await asyncio.sleep(1.2)
+    await settle(driver.services)
+
+    assert await credits(driver) == 1  # the image that could not be posted is not charged
+    assert await driver.services.store.held_owners() == [] and driver.services.charges == {}
+    [session] = await driver.services.store.recent_sessions(driver.user_key, limit=1)
+    head = await driver.services.store.get_turn(session.head_turn_id or "")
+    assert head is not None and head.prompt == "a sandcastle"
