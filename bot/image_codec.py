@@ -49,6 +49,25 @@ def webp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def header_orientation(image: ImageFile.ImageFile) -> int:
+    """The EXIF orientation from the header alone (1 = upright; damaged EXIF counts as upright)."""
+    try:
+        return int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except Exception:
+        return 1
+
+
+def looks_complete(data: bytes, mime: str) -> bool:
+    """Cheap truncation check without decoding: PNG ends with IEND, JPEG with EOI, WebP matches its RIFF size."""
+    if mime == "image/png":
+        return data[-8:-4] == b"IEND"
+    if mime == "image/jpeg":
+        return data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if mime == "image/webp":
+        return len(data) >= 12 and int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    return False
+
+
 def to_upright(image: ImageFile.ImageFile, *, max_side: int | None) -> tuple[Image.Image, bool]:
     """Decode the first frame and apply the EXIF orientation; returns (image, whether it was rotated or flipped)."""
     if max_side is not None and isinstance(image, JpegImagePlugin.JpegImageFile) and max(image.size) > max_side:
