@@ -45,8 +45,10 @@ async def read_counters(conn: aiosqlite.Connection, keys: tuple[Counter, ...]) -
 
 
 async def bump(conn: aiosqlite.Connection, keys: tuple[Counter, ...], *, credits: int, usd: float) -> None:
-    for scope, period in keys:
-        await conn.execute(_BUMP, {"scope": scope, "period": period, "credits": credits, "usd": usd})
+    # One call for the four counters: each aiosqlite call is a hop to its thread while the writer lock is held.
+    await conn.executemany(
+        _BUMP, [{"scope": scope, "period": period, "credits": credits, "usd": usd} for scope, period in keys]
+    )
 
 
 async def reserve(
