@@ -7,15 +7,14 @@ never deadlock each other, across any number of processes.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import asyncpg
 
-from bot.store.base import Limits, Refusal, RefusalScope, Reservation, Usage, period_day, period_month
+from bot.store.base import Limits, Refusal, Reservation, Usage, period_day, period_month
+from bot.store.ledger_rules import Counter, counters, new_reservation, refusal
 from bot.store.postgres_schema import utc
-from bot.store.sqlite_ledger import Counter, counters
 
 _CREATE = """
 INSERT INTO usage_counters (scope, period)
@@ -77,25 +76,19 @@ async def reserve(
     keys = counters(user_key=user_key, workspace_id=workspace_id, day=day, month=month)
     found = await lock_counters(conn, keys)
     user_day, user_month, workspace_day, global_day = (found[key] for key in keys)
-    checks: tuple[tuple[RefusalScope, float | None, float, float], ...] = (
-        ("daily", limits.daily_credits, user_day[0], credits),
-        ("monthly", limits.monthly_credits, user_month[0], credits),
-        ("user_budget", limits.user_monthly_usd, user_month[1], usd),
-        ("workspace_budget", limits.workspace_daily_usd, workspace_day[1], usd),
-        ("global_budget", limits.global_daily_usd, global_day[1], usd),
-    )
-    for scope, limit, used, wanted in checks:
-        if limit is not None and used + wanted > limit:
-            return Refusal(scope=scope, limit=limit, used=used)
-    reservation = Reservation(
-        id=uuid.uuid4().hex,
-        user_key=user_key,
-        workspace_id=workspace_id,
+    refused = refusal(
+        limits,
         credits=credits,
         usd=usd,
-        day=day,
-        month=month,
-        expires_at=now + ttl,
+        user_day=user_day,
+        user_month=user_month,
+        workspace_day=workspace_day,
+        global_day=global_day,
+    )
+    if refused is not None:
+        return refused
+    reservation = new_reservation(
+        user_key=user_key, workspace_id=workspace_id, credits=credits, usd=usd, day=day, month=month, now=now, ttl=ttl
     )
     await conn.execute(
         "INSERT INTO reservations (id, user_key, workspace_id, credits, usd, day, month, state, owner, created_at,"

@@ -5,15 +5,13 @@ Every function here expects to run inside the caller's BEGIN IMMEDIATE transacti
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 
-from bot.store.base import Limits, Refusal, RefusalScope, Reservation, Usage, period_day, period_month
+from bot.store.base import Limits, Refusal, Reservation, Usage, period_day, period_month
+from bot.store.ledger_rules import Counter, counters, new_reservation, refusal
 from bot.store.sqlite_schema import to_text
-
-Counter = tuple[str, str]  # (scope, period)
 
 # Credits never go below zero: after reset_usage, refunding a reservation made before the reset must not turn
 # into bonus credits. USD is clamped the same way against float rounding.
@@ -29,11 +27,6 @@ def utc(now: datetime) -> datetime:
     if now.tzinfo is None:
         raise ValueError(f"naive datetime {now!r}: the store only takes timezone-aware datetimes")
     return now.astimezone(UTC)
-
-
-def counters(*, user_key: str, workspace_id: str, day: str, month: str) -> tuple[Counter, ...]:
-    """The four counters a reservation moves: user day, user month, workspace day, global day."""
-    return (f"user:{user_key}", day), (f"user:{user_key}", month), (f"workspace:{workspace_id}", day), ("global", day)
 
 
 async def read_counters(conn: aiosqlite.Connection, keys: tuple[Counter, ...]) -> dict[Counter, tuple[int, float]]:
@@ -67,25 +60,19 @@ async def reserve(
     day, month = period_day(now), period_month(now)
     keys = counters(user_key=user_key, workspace_id=workspace_id, day=day, month=month)
     user_day, user_month, workspace_day, global_day = (await read_counters(conn, keys)).values()
-    checks: tuple[tuple[RefusalScope, float | None, float, float], ...] = (
-        ("daily", limits.daily_credits, user_day[0], credits),
-        ("monthly", limits.monthly_credits, user_month[0], credits),
-        ("user_budget", limits.user_monthly_usd, user_month[1], usd),
-        ("workspace_budget", limits.workspace_daily_usd, workspace_day[1], usd),
-        ("global_budget", limits.global_daily_usd, global_day[1], usd),
-    )
-    for scope, limit, used, wanted in checks:
-        if limit is not None and used + wanted > limit:
-            return Refusal(scope=scope, limit=limit, used=used)
-    reservation = Reservation(
-        id=uuid.uuid4().hex,
-        user_key=user_key,
-        workspace_id=workspace_id,
+    refused = refusal(
+        limits,
         credits=credits,
         usd=usd,
-        day=day,
-        month=month,
-        expires_at=now + ttl,
+        user_day=user_day,
+        user_month=user_month,
+        workspace_day=workspace_day,
+        global_day=global_day,
+    )
+    if refused is not None:
+        return refused
+    reservation = new_reservation(
+        user_key=user_key, workspace_id=workspace_id, credits=credits, usd=usd, day=day, month=month, now=now, ttl=ttl
     )
     await conn.execute(
         "INSERT INTO reservations (id, user_key, workspace_id, credits, usd, day, month, state, owner, created_at,"
