@@ -91,7 +91,9 @@ async def thread_lease(services: Services, key: str) -> AsyncIterator[None]:
         try:
             await asyncio.shield(services.store.release_lease(key, owner=owner))
         except Exception:
-            log.warning("could not release the lease of %s; it will expire", key, exc_info=True)
+            # Our heartbeat would renew it forever: maintenance retries the release instead.
+            services.unreleased_leases.add(key)
+            log.warning("could not release the lease of %s; maintenance will retry", key, exc_info=True)
 
 
 async def _call(command: Command, inv: Invocation, services: Services) -> list[Reply]:

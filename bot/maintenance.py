@@ -24,6 +24,10 @@ async def reclaim_once(services: Services) -> int:
 
 async def heartbeat(services: Services) -> int:
     """Keep this process's holds (reservations, thread leases) from expiring while it is alive."""
+    for key in list(services.unreleased_leases):  # a lease whose release failed must not be renewed forever
+        if services.queue.depth(key) == 0:
+            await services.store.release_lease(key, owner=services.ledger.owner)
+            services.unreleased_leases.discard(key)
     ttl = timedelta(seconds=services.settings.reservation_ttl_seconds)
     return await services.store.renew(services.ledger.owner, until=services.now() + ttl)
 

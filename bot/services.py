@@ -50,6 +50,7 @@ class Services:
     charges: dict[str, Any] = field(default_factory=dict)  # turn id -> engine.Charge awaiting delivery
     running: set[asyncio.Task[Any]] = field(default_factory=set)  # dispatches in progress, for a graceful stop
     adapter_status: dict[str, str] = field(default_factory=dict)  # adapter name -> connected / disconnected
+    unreleased_leases: set[str] = field(default_factory=set)  # thread keys whose release failed; retried
     metrics: Metrics = field(init=False)
     web: WebServer = field(init=False)
 

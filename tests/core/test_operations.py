@@ -85,3 +85,14 @@ async def test_retention_purges_old_sessions(make_services, run, clock) -> None:
         assert (await services.store.usage(ALICE.key, now=NOON)).day_credits == 1  # the ledger stays
     finally:
         await services.close()
+
+
+async def test_a_lease_whose_release_failed_is_released_by_maintenance(services) -> None:
+    from bot.maintenance import heartbeat
+
+    owner = services.ledger.owner
+    assert await services.store.try_lease(THREAD.key, owner=owner, now=NOON, ttl=timedelta(minutes=5))
+    services.unreleased_leases.add(THREAD.key)  # as the dispatcher records a failed release
+    await heartbeat(services)
+    assert services.unreleased_leases == set()
+    assert await services.store.try_lease(THREAD.key, owner="another-replica", now=NOON, ttl=timedelta(minutes=5))
