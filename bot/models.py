@@ -99,6 +99,13 @@ class Invocation:
 
 
 ButtonAction = Literal["retry", "undo", "upscale_2k", "upscale_4k", "variations"]
+_BUTTON_COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
+    "retry": ("retry", {}),
+    "undo": ("undo", {}),
+    "upscale_2k": ("upscale", {"size": "2K"}),
+    "upscale_4k": ("upscale", {"size": "4K"}),
+    "variations": ("variations", {}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,15 @@ class Button:
         prefix, _, rest = custom_id.partition(":")
         action, _, turn_id = rest.partition(":")
         return (action, turn_id) if prefix == "bb" and action and turn_id else None
+
+    @staticmethod
+    def command_for(custom_id: str) -> tuple[str, dict[str, str]] | None:
+        """The command and options a click runs (the turn included), or None for a button that isn't ours."""
+        parsed = Button.parse(custom_id)
+        if parsed is None or parsed[0] not in _BUTTON_COMMANDS:
+            return None
+        command, options = _BUTTON_COMMANDS[parsed[0]]
+        return command, {**options, "turn": parsed[1]}
 
 
 @dataclass(frozen=True, slots=True)

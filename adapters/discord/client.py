@@ -24,20 +24,13 @@ from adapters.discord.translate import (
     user_ref,
 )
 from bot.dispatcher import dispatch
-from bot.models import Invocation
+from bot.models import Button, Invocation
 from bot.services import Services
 from bot.targets import size_option
 from commands import COMMANDS
 
 log = logging.getLogger(__name__)
 Interaction = discord.Interaction[Any]
-_BUTTON_COMMANDS = {
-    "retry": ("retry", {}),
-    "undo": ("undo", {}),
-    "upscale_2k": ("upscale", {"size": "2K"}),
-    "upscale_4k": ("upscale", {"size": "4K"}),
-    "variations": ("variations", {}),
-}
 
 
 def intents(*, message_content: bool) -> discord.Intents:
@@ -131,8 +124,11 @@ class BananaHandlers(discord.Client):
         if not isinstance(channel, discord.Thread):
             await interaction.edit_original_response(content="This button only works in its session thread.")
             return
-        command, extra = _BUTTON_COMMANDS[action]
-        await self._run(interaction, command, channel, options={**extra, "turn": turn_id})
+        found = Button.command_for(Button(action, "", turn_id).custom_id)  # type: ignore[arg-type]
+        if found is None:
+            await interaction.edit_original_response(content="I don't know that button.")
+            return
+        await self._run(interaction, found[0], channel, options=found[1])
 
     # Plain messages in a session thread
     async def on_message(self, message: discord.Message) -> None:

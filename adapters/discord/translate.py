@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.images import ImageRejected, human_bytes
-from bot.models import Button, ButtonAction, Reply, ThreadRef, UserRef
+from bot.models import Button, Reply, ThreadRef, UserRef
 
 CONTENT_LIMIT = 2000  # Discord: message content max 2,000 characters
 BUTTON_TEMPLATE = r"bb:(?P<action>retry|undo|upscale_2k|upscale_4k|variations):(?P<turn>[0-9a-f]{32})"
@@ -85,10 +85,3 @@ def turn_of_message(message: discord.Message) -> str | None:
             if parsed:
                 return parsed[1]
     return None
-
-
-def action_of(custom_id: str) -> tuple[ButtonAction, str] | None:
-    parsed = Button.parse(custom_id)
-    if parsed is None or parsed[0] not in ("retry", "undo", "upscale_2k", "upscale_4k", "variations"):
-        return None
-    return parsed  # type: ignore[return-value]

@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.files import SlackFile
 from adapters.slack.home import publish_home
 from adapters.slack.responder import SlackResponder
-from adapters.slack.translate import BUTTON_COMMANDS, DM_THREAD, parse_admin, parse_flags, strip_mention, user_ref
+from adapters.slack.translate import DM_THREAD, parse_admin, parse_flags, strip_mention, user_ref
 from bot.dispatcher import dispatch
 from bot.models import Button, Invocation, ThreadRef
 from bot.services import Services
@@ -107,10 +107,10 @@ class SlackBot:
 
     async def on_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        parsed = Button.parse(action.get("action_id", ""))
-        if parsed is None or parsed[0] not in BUTTON_COMMANDS:
+        found = Button.command_for(action.get("action_id", ""))
+        if found is None:
             return
-        command, extra = BUTTON_COMMANDS[parsed[0]]
+        command, options = found
         user_id = body["user"]["id"]
         team = (body.get("team") or {}).get("id", "")
         channel = body["channel"]["id"]
@@ -121,7 +121,7 @@ class SlackBot:
             command,
             user_ref(user_id, team),
             ThreadRef("slack", team, channel, thread_ts or DM_THREAD),
-            options={**extra, "turn": parsed[1]},
+            options=options,
             event_id=event_id,
             upload_limit=UPLOAD_LIMIT,
         )

@@ -7,13 +7,6 @@ import re
 from bot.models import UserRef
 
 DM_THREAD = "im"  # a DM channel is one session of its own
-BUTTON_COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
-    "retry": ("retry", {}),
-    "undo": ("undo", {}),
-    "upscale_2k": ("upscale", {"size": "2K"}),
-    "upscale_4k": ("upscale", {"size": "4K"}),
-    "variations": ("variations", {}),
-}
 _FLAG = re.compile(r"(?:^|\s)--(ar|aspect|size|model)\s+(\S+)", re.IGNORECASE)
 _FLAG_NAMES = {"ar": "aspect_ratio", "aspect": "aspect_ratio", "size": "size", "model": "model"}
 

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.discord import PERMISSIONS, application_id_from_token, invite_url
 from adapters.discord.access import refusal
-from adapters.discord.translate import action_of, thread_name
+from adapters.discord.translate import thread_name
 from adapters.slack.translate import parse_flags, strip_mention
 from bot.config import Settings
 from bot.models import Button
@@ -62,10 +62,10 @@ def test_discord_invite_url_from_the_token() -> None:
 def test_button_ids_round_trip_and_foreign_ids_are_ignored() -> None:
     turn = "0123456789abcdef0123456789abcdef"
     button = Button("upscale_4k", "Upscale 4K", turn)
-    assert action_of(button.custom_id) == ("upscale_4k", turn)
+    assert Button.command_for(button.custom_id) == ("upscale", {"size": "4K", "turn": turn})
     assert len(button.custom_id) <= 100  # Discord's custom_id limit
-    assert action_of("bb:delete_everything:" + turn) is None
-    assert action_of("someone-elses-button") is None
+    assert Button.command_for("bb:delete_everything:" + turn) is None
+    assert Button.command_for("someone-elses-button") is None
 
 
 def test_thread_names_fit_discord() -> None:

@@ -191,7 +191,11 @@ async def test_switching_model_mid_session_carries_the_image_not_the_signatures(
     assert any("inlineData" in p for p in last.body["contents"][0]["parts"])
 
 
-async def test_usage_day_is_utc(services) -> None:
+async def test_usage_day_is_utc() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    late_in_california = datetime(2026, 11, 21, 20, 30, tzinfo=timezone(timedelta(hours=-8)))
+    assert period_day(late_in_california) == "2026-11-22"  # already tomorrow in UTC, where quota days live
     assert period_day(NOON) == "2026-11-21"
 
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from adapters.discord.translate import action_of, thread_name, turn_of_message
+from adapters.discord.translate import thread_name, turn_of_message
 from adapters.slack.translate import parse_flags, strip_mention
 from bot.catalog import MODELS, lookup
 from bot.errors import UserError
@@ -86,9 +86,10 @@ def test_slack_text_translation_never_crashes(text, bot) -> None:
 @cases(1500)
 @given(custom_id=st.one_of(UNICODE, st.from_regex(r"bb:[a-z_0-9]{0,12}:[0-9a-f]{0,40}")), name=UNICODE)
 def test_button_ids_and_thread_names_never_crash(custom_id, name) -> None:
-    parsed = action_of(custom_id)
-    if parsed is not None:
-        assert Button(parsed[0], "x", parsed[1]).custom_id == custom_id
+    found = Button.command_for(custom_id)
+    if found is not None:
+        command, options = found
+        assert command in {"retry", "undo", "upscale", "variations"} and custom_id.endswith(":" + options["turn"])
     assert 1 <= len(thread_name(name)) <= 100
     assert turn_of_message(_Message()) is None
 

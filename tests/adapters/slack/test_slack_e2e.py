@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 
+import pytest
 from PIL import Image
 
 from bot.catalog import FLASH_31
@@ -211,11 +212,10 @@ async def test_ignored_messages(slack_bot, fake_slack: FakeSlack, fake_gemini: F
     assert fake_gemini.requests == [] and fake_slack.uploads() == []
 
 
+@pytest.mark.parametrize("mode", ["http"])  # signatures exist only in HTTP mode
 async def test_http_mode_refuses_a_bad_signature(
     make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini, mode: str
 ) -> None:
-    if mode != "http":
-        return
     bot = await make_slack_bot()
     mention = fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> a cat")
     bad = await bot.deliver(mention, bad_signature=True)
