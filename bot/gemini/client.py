@@ -1,4 +1,4 @@
-"""The Gemini image client: one shared httpx pool, retries, typed outcomes, the key kept out of sight."""
+"""The Gemini image client: sharded httpx pools, retries, typed outcomes, the key kept out of sight."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from bot.gemini.errors import (
     redact,
 )
 from bot.gemini.outcomes import Outcome
+from bot.gemini.pool import ShardedPool
 from bot.gemini.request import ImageRequest
 from bot.gemini.response import parse_response
 from bot.gemini.retry import RetryPolicy
@@ -38,7 +39,7 @@ class GeminiClient:
         policy: Retry and timeout policy.
         sleep: Waits between retries (tests pass a recording one).
         rng: Jitter source.
-        max_connections: Size of the shared connection pool.
+        max_connections: Connections in all, shared by the pool's shards.
     """
 
     def __init__(
@@ -57,8 +58,8 @@ class GeminiClient:
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        self._pool = ShardedPool(
+            max_connections=max_connections,
             headers={"user-agent": "bananabot/0.1", "content-type": "application/json"},
         )
 
@@ -66,7 +67,7 @@ class GeminiClient:
         return f"GeminiClient(root={self._root!r})"
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._pool.aclose()
 
     async def generate(self, request: ImageRequest) -> Outcome:
         """Run one request to a typed outcome.
@@ -86,8 +87,9 @@ class GeminiClient:
             error: GeminiError
             remaining = policy.deadline - (time.monotonic() - started)
             try:
-                async with asyncio.timeout(max(remaining, 0.001)):  # httpx's read timeout is per chunk
-                    response = await self._http.post(
+                async with self._pool.lease() as http, asyncio.timeout(max(remaining, 0.001)):
+                    # asyncio.timeout: httpx's read timeout is per chunk, the deadline is for the whole attempt
+                    response = await http.post(
                         url,
                         content=body,
                         headers={"x-goog-api-key": self._key},
