@@ -77,7 +77,8 @@ class GeminiClient:
             GeminiError: no usable answer after the retries the policy allows.
         """
         spec = request.validate()
-        body = await asyncio.to_thread(request.encode)
+        body = request.body()
+        headers = {"x-goog-api-key": self._key, "content-length": str(body.length)}
         url = f"{self._root}/models/{spec.id}:generateContent"
         policy = self.policy
         started = time.monotonic()
@@ -91,8 +92,8 @@ class GeminiClient:
                     # asyncio.timeout: httpx's read timeout is per chunk, the deadline is for the whole attempt
                     response = await http.post(
                         url,
-                        content=body,
-                        headers={"x-goog-api-key": self._key},
+                        content=body.stream(),
+                        headers=headers,
                         timeout=httpx.Timeout(
                             max(min(policy.attempt_timeout, remaining), 0.001),
                             connect=min(policy.connect_timeout, max(remaining, 0.001)),

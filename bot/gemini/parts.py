@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,12 +65,13 @@ class Part:
     def image(cls, data: bytes, mime_type: str) -> Part:
         return cls(mime_type=mime_type, data=data)
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self, inline: Callable[[bytes], str] = b64encode) -> dict[str, Any]:
+        """The JSON object; `inline` turns image bytes into the `data` text (base64 unless streaming)."""
         wire: dict[str, Any] = {}
         if self.data is not None:
             wire["inlineData"] = {
                 "mimeType": self.mime_type or "application/octet-stream",
-                "data": b64encode(self.data),
+                "data": inline(self.data),
             }
         else:
             wire["text"] = self.text or ""
@@ -119,8 +120,8 @@ class Content:
         """Non-thought text, joined."""
         return "\n".join(p.text for p in self.parts if p.text and not p.thought and not p.is_image).strip()
 
-    def to_wire(self) -> dict[str, Any]:
-        return {"role": self.role, "parts": [p.to_wire() for p in self.parts]}
+    def to_wire(self, inline: Callable[[bytes], str] = b64encode) -> dict[str, Any]:
+        return {"role": self.role, "parts": [p.to_wire(inline) for p in self.parts]}
 
     @classmethod
     def from_wire(cls, wire: Mapping[str, Any], *, default_role: Role = "model") -> Content:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.catalog import ModelSpec, lookup
 from bot.errors import UserError
-from bot.gemini.parts import Content
+from bot.gemini.body import StreamedBody
+from bot.gemini.parts import Content, b64encode
 
 
 class UnsupportedOptionError(UserError):
@@ -68,7 +69,7 @@ class ImageRequest:
             raise UnsupportedOptionError(f"{name} doesn't let me set the thinking level to {self.thinking_level}.")
         return spec
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self, inline: Callable[[bytes], str] = b64encode) -> dict[str, Any]:
         spec = self.spec
         image_config: dict[str, str] = {}
         if self.aspect_ratio:
@@ -85,14 +86,18 @@ class ImageRequest:
             thinking["thinkingLevel"] = self.thinking_level
         if thinking:
             generation["thinkingConfig"] = thinking
-        body: dict[str, Any] = {"contents": [c.to_wire() for c in self.contents], "generationConfig": generation}
+        body: dict[str, Any] = {"contents": [c.to_wire(inline) for c in self.contents], "generationConfig": generation}
         if self.system_instruction:
             body["systemInstruction"] = {"parts": [{"text": self.system_instruction}]}
         return body
 
+    def body(self) -> StreamedBody:
+        """The JSON body, its images encoded as it is sent."""
+        return StreamedBody(self.to_wire)
+
     def encode(self) -> bytes:
-        """The JSON body; with megabytes of base64, call it off the event loop."""
-        return json.dumps(self.to_wire(), separators=(",", ":")).encode()
+        """The whole JSON body at once (tests and measurements; the client streams `body()`)."""
+        return bytes(self.body())
 
 
 _LEVELS = ("minimal", "high")
