@@ -16,6 +16,7 @@ from bot.adapter import load_adapters
 from bot.config import Settings
 from bot.logs import configure_logging
 from bot.maintenance import run_maintenance
+from bot.memory import tune_allocator
 from bot.services import Services, build_services
 
 EXIT_NOT_CONFIGURED = 2
@@ -30,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bananabot: configuration error: {problems}", file=sys.stderr)  # noqa: T201
         return EXIT_NOT_CONFIGURED
     configure_logging(settings)
+    if args.command == "run":
+        tune_allocator()
     handler = {"run": _run, "chat": _chat, "doctor": _doctor, "quota": _quota, "migrate": _migrate}[args.command]
     return asyncio.run(handler(settings, args))
 

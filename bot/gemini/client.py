@@ -40,6 +40,8 @@ class GeminiClient:
         sleep: Waits between retries (tests pass a recording one).
         rng: Jitter source.
         max_connections: Connections in all, shared by the pool's shards.
+        receive_at_once: Responses read and parsed at the same time. An answer is ~2.7 MB of JSON and ~9 MB while
+            parsed; the rest wait unread in their sockets, so a burst of answers can't pile up in memory.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class GeminiClient:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         max_connections: int = 64,
+        receive_at_once: int = 4,
     ) -> None:
         self._key = api_key
         root = base_url.rstrip("/")
@@ -58,6 +61,7 @@ class GeminiClient:
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._receiving = asyncio.Semaphore(receive_at_once)
         self._pool = ShardedPool(
             max_connections=max_connections,
             headers={"user-agent": "bananabot/0.1", "content-type": "application/json"},
@@ -90,7 +94,8 @@ class GeminiClient:
             try:
                 async with self._pool.lease() as http, asyncio.timeout(max(remaining, 0.001)):
                     # asyncio.timeout: httpx's read timeout is per chunk, the deadline is for the whole attempt
-                    response = await http.post(
+                    sent = http.build_request(
+                        "POST",
                         url,
                         content=body.stream(),
                         headers=headers,
@@ -99,11 +104,17 @@ class GeminiClient:
                             connect=min(policy.connect_timeout, max(remaining, 0.001)),
                         ),
                     )
-                if response.status_code == 200:
-                    return await asyncio.to_thread(
-                        parse_response, response.content, spec=spec, size=request.size, attempts=attempt
-                    )
-                error = classify(response.status_code, response.content, secret=self._key)
+                    response = await http.send(sent, stream=True)
+                    try:
+                        async with self._receiving:  # bodies wait in the socket, not in memory
+                            raw = await response.aread()
+                            if response.status_code == 200:
+                                return await asyncio.to_thread(
+                                    parse_response, raw, spec=spec, size=request.size, attempts=attempt
+                                )
+                    finally:
+                        await response.aclose()
+                error = classify(response.status_code, raw, secret=self._key)
             except MalformedResponseError as exc:
                 error = exc
             except (httpx.TimeoutException, TimeoutError) as exc:  # TimeoutError: the deadline cut the attempt

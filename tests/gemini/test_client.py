@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gc
 import io
@@ -305,3 +306,30 @@ async def test_memory_does_not_grow_with_calls(client, fake_gemini) -> None:
     finally:
         tracemalloc.stop()
     assert after - before < 3_000_000  # ten 1 MB requests (1.3 MB as base64 each): at most one still in flight
+
+
+async def test_answers_beyond_the_receive_limit_wait_their_turn_and_all_arrive(fake_gemini) -> None:
+    gemini = GeminiClient(api_key=fake_gemini.api_key, base_url=fake_gemini.base_url, policy=FAST, receive_at_once=1)
+    try:
+        outcomes = await asyncio.gather(*(gemini.generate(ask(f"cat #{i}")) for i in range(6)))
+        fake_gemini.enqueue(Fault.INTERNAL)  # an error answer passes through the same gate and frees it
+        after_error = await gemini.generate(ask("one more"))
+    finally:
+        await gemini.aclose()
+    assert all(isinstance(o, ImagesDelivered) for o in (*outcomes, after_error))
+    assert after_error.attempts == 2
+
+
+async def test_a_hung_call_never_holds_the_receive_gate(fake_gemini) -> None:
+    policy = RetryPolicy(max_attempts=1, deadline=0.5, attempt_timeout=0.5)
+    gemini = GeminiClient(api_key=fake_gemini.api_key, base_url=fake_gemini.base_url, policy=policy, receive_at_once=1)
+    try:
+        fake_gemini.enqueue(Fault.HANG)
+        hung = asyncio.create_task(gemini.generate(ask("never answered")))
+        await asyncio.sleep(0.05)
+        with pytest.raises(e.TimedOutError):
+            await hung
+        outcome = await gemini.generate(ask("answered"))
+    finally:
+        await gemini.aclose()
+    assert isinstance(outcome, ImagesDelivered)
