@@ -1,19 +1,17 @@
-"""The SQLite store: one aiosqlite connection, explicit transactions, safe for several processes on one file."""
+"""The SQLite store: a writer thread with group commit and reader threads, safe for several processes on one file."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import sqlite3
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
 from typing_extensions import override
 
 from bot.store import sqlite_ledger as ledger
@@ -40,8 +38,12 @@ from bot.store.sqlite_rows import (
     turn_row,
 )
 from bot.store.sqlite_schema import from_text, migrate, to_text, user_version
+from bot.store.sqlite_workers import Lane, run_group, run_reads
 
-_in_transaction: ContextVar[SqliteStore | None] = ContextVar("sqlite_store_transaction", default=None)
+T = TypeVar("T")
+Params = Sequence[Any] | Mapping[str, Any]
+
+BUSY_TIMEOUT_MS = 5000
 
 
 def _utcnow() -> datetime:
@@ -55,9 +57,11 @@ def _sha256(data: bytes) -> str:
 class SqliteStore(Store):
     """`Store` on one SQLite file (WAL), shared safely by coroutines and by processes.
 
-    Coroutines share one connection, so an asyncio.Lock serializes every statement group: otherwise one
-    coroutine's statement could land inside another's open transaction. Processes are serialized by SQLite's write
-    lock: read-then-write operations run in BEGIN IMMEDIATE, and busy_timeout makes the loser wait, not fail.
+    Every write runs as one synchronous function on the writer thread's connection, grouped with the writes queued
+    alongside it into one BEGIN IMMEDIATE … COMMIT, each in its own savepoint (see sqlite_workers.py). Processes are
+    serialized by SQLite's write lock, and busy_timeout makes the loser wait, not fail. Reads run on a connection and
+    thread of their own: in WAL mode they never wait behind the writer, so a /quota during a burst of image turns
+    answers at once. Image reads (MBs each) have a third connection, so small reads never queue behind them.
 
     Args:
         path: The database file (parent directories are created), or ":memory:".
@@ -67,102 +71,76 @@ class SqliteStore(Store):
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self.path = path
         self._clock = clock
-        self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
-        # Reads go through their own connection: in WAL mode they never wait behind the writer's lock, so a
-        # /quota during a burst of image turns answers at once.
-        self._reader: aiosqlite.Connection | None = None
-        self._read_lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # open and close
+        self._writer = Lane(self._connect_writer, run_group, name="sqlite-writer")
+        self._readers: tuple[Lane, Lane] | None = None  # (small reads, blob reads)
+        if str(path) != ":memory:":  # ":memory:" can't be opened twice: its reads go through the writer
+            self._readers = (
+                Lane(self._connect_reader, run_reads, name="sqlite-reader"),
+                Lane(self._connect_reader, run_reads, name="sqlite-blob-reader"),
+            )
 
-    # Connection and transactions
+    # Connections
 
     @override
     async def open(self) -> None:
         async with self._lock:
-            if self._conn is None:
-                self._conn = await self._connect()
-            if self._reader is None and str(self.path) != ":memory:":
-                self._reader = await aiosqlite.connect(self.path, isolation_level=None)
-                self._reader.row_factory = aiosqlite.Row
-                await self._reader.execute("PRAGMA busy_timeout = 5000")
-                await self._reader.execute("PRAGMA query_only = ON")
+            await self._writer.open()
+            for reader in self._readers or ():
+                await reader.open()
 
-    async def _connect(self) -> aiosqlite.Connection:
+    def _connect_writer(self) -> sqlite3.Connection:
+        """On the writer thread: the connection, its pragmas and pending migrations."""
         if str(self.path) != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
+        conn = sqlite3.connect(self.path, isolation_level=None)  # autocommit: the writer says BEGIN itself
+        conn.row_factory = sqlite3.Row
         try:
-            await conn.execute("PRAGMA busy_timeout = 5000")  # first: the other pragmas may wait for a lock
-            await _set_wal(conn)
-            await conn.execute("PRAGMA synchronous = NORMAL")
-            await conn.execute("PRAGMA foreign_keys = ON")
-            await migrate(conn)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # first: the other pragmas may wait for a lock
+            _set_wal(conn)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn)
         except BaseException:
-            await conn.close()
+            conn.close()
             raise
+        return conn
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        """On a reader thread: a read-only connection."""
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA query_only = ON")
         return conn
 
     @override
     async def close(self) -> None:
         async with self._lock:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                await conn.close()
-            if self._reader is not None:
-                async with self._read_lock:
-                    reader, self._reader = self._reader, None
-                    await reader.close()
+            await self._writer.close()
+            for reader in self._readers or ():
+                await reader.close()
 
-    def _connection(self) -> aiosqlite.Connection:
-        if self._conn is None:
-            raise RuntimeError("SqliteStore is not open: call `await store.open()` first")
-        return self._conn
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(conn)` on the writer connection inside a transaction: its result, or its exception with its changes
+        rolled back (and only its own: it may share the transaction with other writes)."""
+        return await self._writer.run(fn)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), holding the store's lock throughout."""
-        if _in_transaction.get() is self:
-            raise RuntimeError("SqliteStore transactions do not nest")
-        async with self._lock:
-            conn = self._connection()
-            await conn.execute("BEGIN IMMEDIATE")
-            token = _in_transaction.set(self)
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
-                raise
-            else:
-                await conn.execute("COMMIT")
-            finally:
-                _in_transaction.reset(token)
+    async def read(self, fn: Callable[[sqlite3.Connection], T], *, blob: bool = False) -> T:
+        """`fn(conn)` on a read connection (`blob`: the one for image reads)."""
+        if self._readers is None:
+            return await self._writer.run(fn)
+        return await self._readers[blob].run(fn)
 
-    @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The read connection (the writer's, under its lock, for ":memory:", which can't be opened twice)."""
-        writer = self._connection()  # raises the usual error when the store is closed
-        if self._reader is None:
-            async with self._lock:
-                yield writer
-            return
-        async with self._read_lock:
-            yield self._reader
+    async def _fetch(self, sql: str, params: Params = (), *, blob: bool = False) -> list[sqlite3.Row]:
+        return await self.read(lambda conn: conn.execute(sql, params).fetchall(), blob=blob)
 
-    async def _fetch(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        async with self._reading() as conn:
-            return list(await conn.execute_fetchall(sql, params))
-
-    async def _write(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> int:
-        async with self._lock:
-            cursor = await self._connection().execute(sql, params)
-            return int(cursor.rowcount)
+    async def _write(self, sql: str, params: Params = ()) -> int:
+        return await self.write(lambda conn: int(conn.execute(sql, params).rowcount))
 
     @override
     async def schema_version(self) -> int:
-        async with self._lock:
-            return await user_version(self._connection())
+        return await self.read(user_version)
 
     @override
     async def ping(self) -> bool:
@@ -180,17 +158,19 @@ class SqliteStore(Store):
 
     @override
     async def get_or_create_session(self, *, thread_key: str, user_key: str, now: datetime) -> SessionRow:
-        async with self.transaction() as conn:
+        def get_or_create(conn: sqlite3.Connection) -> SessionRow:
             sql = "SELECT * FROM sessions WHERE thread_key = ? AND ended_at IS NULL"
-            rows = list(await conn.execute_fetchall(sql, (thread_key,)))
-            if rows:
-                return session_row(rows[0])
+            row = conn.execute(sql, (thread_key,)).fetchone()
+            if row is not None:
+                return session_row(row)
             session = SessionRow(uuid.uuid4().hex, thread_key, created_by=user_key, created_at=from_text(to_text(now)))
-            await conn.execute(
+            conn.execute(
                 "INSERT INTO sessions (id, thread_key, created_by, created_at) VALUES (?, ?, ?, ?)",
                 (session.id, thread_key, user_key, to_text(now)),
             )
             return session
+
+        return await self.write(get_or_create)
 
     @override
     async def get_session(self, session_id: str) -> SessionRow | None:
@@ -212,17 +192,23 @@ class SqliteStore(Store):
         columns = ", ".join(TURN_COLUMNS)
         marks = ", ".join("?" for _ in TURN_COLUMNS)
         values = [db_value(name, getattr(turn, name)) for name in TURN_COLUMNS]
-        async with self.transaction() as conn:
-            await conn.execute(f"INSERT INTO turns ({columns}) VALUES ({marks})", values)  # noqa: S608
-            await link_blobs(conn, turn.id, turn.request_json, turn.response_json)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(f"INSERT INTO turns ({columns}) VALUES ({marks})", values)  # noqa: S608
+            link_blobs(conn, turn.id, turn.request_json, turn.response_json)
+
+        await self.write(insert)
 
     @override
     async def finish_turn(self, turn_id: str, result: TurnResult) -> None:
         assignments = ", ".join(f"{name} = ?" for name in RESULT_COLUMNS)
         values = [db_value(name, getattr(result, name)) for name in RESULT_COLUMNS]
-        async with self.transaction() as conn:
-            await conn.execute(f"UPDATE turns SET {assignments} WHERE id = ?", (*values, turn_id))  # noqa: S608
-            await link_blobs(conn, turn_id, result.response_json)
+
+        def finish(conn: sqlite3.Connection) -> None:
+            conn.execute(f"UPDATE turns SET {assignments} WHERE id = ?", (*values, turn_id))  # noqa: S608
+            link_blobs(conn, turn_id, result.response_json)
+
+        await self.write(finish)
 
     @override
     async def get_turn(self, turn_id: str) -> TurnRow | None:
@@ -270,7 +256,7 @@ class SqliteStore(Store):
 
     @override
     async def get_blob(self, sha256: str) -> tuple[bytes, str] | None:
-        rows = await self._fetch("SELECT data, mime FROM blobs WHERE sha256 = ?", (sha256,))
+        rows = await self._fetch("SELECT data, mime FROM blobs WHERE sha256 = ?", (sha256,), blob=True)
         return (bytes(rows[0]["data"]), str(rows[0]["mime"])) if rows else None
 
     # Quota ledger
@@ -288,8 +274,8 @@ class SqliteStore(Store):
         ttl: timedelta,
         owner: str,
     ) -> Reservation | Refusal:
-        async with self.transaction() as conn:
-            return await ledger.reserve(
+        return await self.write(
+            lambda conn: ledger.reserve(
                 conn,
                 user_key=user_key,
                 workspace_id=workspace_id,
@@ -300,57 +286,59 @@ class SqliteStore(Store):
                 ttl=ttl,
                 owner=owner,
             )
+        )
 
     @override
     async def commit(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
-        async with self.transaction() as conn:
-            return await ledger.settle(conn, reservation_id, refund=False, usd=usd, now=now)
+        return await self.write(lambda conn: ledger.settle(conn, reservation_id, refund=False, usd=usd, now=now))
 
     @override
     async def refund(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
-        async with self.transaction() as conn:
-            return await ledger.settle(conn, reservation_id, refund=True, usd=usd, now=now)
+        return await self.write(lambda conn: ledger.settle(conn, reservation_id, refund=True, usd=usd, now=now))
 
     @override
     async def reclaim(self, *, now: datetime, dead_owners: tuple[str, ...] = ()) -> int:
-        async with self.transaction() as conn:
+        def reclaim(conn: sqlite3.Connection) -> int:
             # A dead owner's thread leases go too, so its threads continue at once instead of after the TTL.
             marks = ", ".join("?" for _ in dead_owners)
-            await conn.execute(
+            conn.execute(
                 f"DELETE FROM thread_leases WHERE expires_at <= ?{f' OR owner IN ({marks})' if dead_owners else ''}",  # noqa: S608
                 (to_text(now), *dead_owners),
             )
-            return await ledger.reclaim(conn, now=now, dead_owners=dead_owners)
+            return ledger.reclaim(conn, now=now, dead_owners=dead_owners)
+
+        return await self.write(reclaim)
 
     @override
     async def renew(self, owner: str, *, until: datetime) -> int:
         until_text = to_text(until)
-        async with self.transaction() as conn:
-            held = await conn.execute(
+
+        def renew(conn: sqlite3.Connection) -> int:
+            held = conn.execute(
                 "UPDATE reservations SET expires_at = ? WHERE owner = ? AND state = 'held' AND expires_at < ?",
                 (until_text, owner, until_text),
             )
-            leases = await conn.execute(
+            leases = conn.execute(
                 "UPDATE thread_leases SET expires_at = ? WHERE owner = ? AND expires_at < ?",
                 (until_text, owner, until_text),
             )
             return int(held.rowcount or 0) + int(leases.rowcount or 0)
 
+        return await self.write(renew)
+
     @override
     async def try_lease(self, thread_key: str, *, owner: str, now: datetime, ttl: timedelta) -> bool:
-        async with self.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO thread_leases (thread_key, owner, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (thread_key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
-                "WHERE thread_leases.owner = excluded.owner OR thread_leases.expires_at <= ?",
-                (thread_key, owner, to_text(now + ttl), to_text(now)),
-            )
-            return bool(cursor.rowcount)
+        taken = await self._write(
+            "INSERT INTO thread_leases (thread_key, owner, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (thread_key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+            "WHERE thread_leases.owner = excluded.owner OR thread_leases.expires_at <= ?",
+            (thread_key, owner, to_text(now + ttl), to_text(now)),
+        )
+        return bool(taken)
 
     @override
     async def release_lease(self, thread_key: str, *, owner: str) -> None:
-        async with self.transaction() as conn:
-            await conn.execute("DELETE FROM thread_leases WHERE thread_key = ? AND owner = ?", (thread_key, owner))
+        await self._write("DELETE FROM thread_leases WHERE thread_key = ? AND owner = ?", (thread_key, owner))
 
     @override
     async def held_owners(self) -> list[str]:
@@ -359,8 +347,7 @@ class SqliteStore(Store):
 
     @override
     async def usage(self, user_key: str, *, now: datetime) -> Usage:
-        async with self._reading() as conn:
-            return await ledger.usage(conn, user_key, now=now)
+        return await self.read(lambda conn: ledger.usage(conn, user_key, now=now))
 
     @override
     async def spend(self, *, scope: str, period: str) -> float:
@@ -388,19 +375,16 @@ class SqliteStore(Store):
 
     @override
     async def grant(self, user_key: str, *, credits: int, now: datetime, by: str) -> None:
-        async with self.transaction() as conn:
-            await ledger.grant(conn, user_key, credits=credits, now=now, by=by)
+        await self.write(lambda conn: ledger.grant(conn, user_key, credits=credits, now=now, by=by))
 
     @override
     async def granted(self, user_key: str, *, now: datetime) -> tuple[int, int]:
-        async with self._reading() as conn:
-            return await ledger.granted(conn, user_key, now=now)
+        return await self.read(lambda conn: ledger.granted(conn, user_key, now=now))
 
     @override
     async def reset_usage(self, user_key: str, *, now: datetime) -> None:
         """Zero the user's day and month credits; USD stays counted (money spent is spent)."""
-        async with self.transaction() as conn:
-            await ledger.reset_usage(conn, user_key, now=now)
+        await self.write(lambda conn: ledger.reset_usage(conn, user_key, now=now))
 
     # Delivery safety
 
@@ -413,8 +397,9 @@ class SqliteStore(Store):
     async def purge(self, *, before: datetime) -> int:
         """Delete sessions idle since `before` with their turns, old events, settled reservations, orphan blobs."""
         params = {"before": to_text(before)}
-        deleted = 0
-        async with self.transaction() as conn:
+
+        def purge(conn: sqlite3.Connection) -> int:
+            deleted = 0
             for sql in (
                 f"DELETE FROM turns WHERE session_id IN ({DEAD_SESSIONS})",  # noqa: S608
                 f"DELETE FROM sessions WHERE id IN ({DEAD_SESSIONS})",  # noqa: S608
@@ -423,18 +408,20 @@ class SqliteStore(Store):
                 "DELETE FROM blobs WHERE touched_at < :before"
                 " AND NOT EXISTS (SELECT 1 FROM turn_blobs WHERE turn_blobs.sha256 = blobs.sha256)",
             ):
-                deleted += int((await conn.execute(sql, params)).rowcount)
-        return deleted
+                deleted += int(conn.execute(sql, params).rowcount)
+            return deleted
+
+        return await self.write(purge)
 
 
-async def _set_wal(conn: aiosqlite.Connection) -> None:
+def _set_wal(conn: sqlite3.Connection) -> None:
     """SQLite may refuse the switch to WAL at once ("database is locked", no busy wait) while another process
     creates the same new file; retry briefly."""
     for attempt in range(50):
         try:
-            await conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or attempt == 49:
                 raise
-            await asyncio.sleep(0.02 * (attempt + 1))
+            time.sleep(0.02 * (attempt + 1))

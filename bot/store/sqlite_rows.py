@@ -7,8 +7,6 @@ import sqlite3
 from dataclasses import fields
 from typing import Any
 
-import aiosqlite
-
 from bot.store.base import SessionRow, TurnResult, TurnRow
 from bot.store.sqlite_schema import from_text, maybe_from_text, to_text
 
@@ -68,8 +66,9 @@ def db_value(name: str, value: Any) -> Any:
     return to_text(value) if name in TURN_TIMES and value is not None else value
 
 
-async def link_blobs(conn: aiosqlite.Connection, turn_id: str, *contents: str | None) -> None:
+def link_blobs(conn: sqlite3.Connection, turn_id: str, *contents: str | None) -> None:
     """Remember which blobs a turn's contents refer to, so purge keeps exactly those."""
     shas = {sha for content in contents if content for sha in BLOB_REF.findall(content)}
-    for sha in sorted(shas):
-        await conn.execute("INSERT OR IGNORE INTO turn_blobs (turn_id, sha256) VALUES (?, ?)", (turn_id, sha))
+    conn.executemany(
+        "INSERT OR IGNORE INTO turn_blobs (turn_id, sha256) VALUES (?, ?)", [(turn_id, sha) for sha in sorted(shas)]
+    )

@@ -6,8 +6,6 @@ import logging
 import sqlite3
 from datetime import UTC, datetime
 
-import aiosqlite
-
 log = logging.getLogger(__name__)
 
 # (version, description, sql). Append only; never edit a step that has shipped.
@@ -167,26 +165,25 @@ def statements(script: str) -> list[str]:
     return out
 
 
-async def user_version(conn: aiosqlite.Connection) -> int:
-    rows = list(await conn.execute_fetchall("PRAGMA user_version"))
-    return int(rows[0][0])
+def user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-async def migrate(conn: aiosqlite.Connection) -> int:
+def migrate(conn: sqlite3.Connection) -> int:
     """Apply pending steps, each in its own BEGIN IMMEDIATE (so two processes opening at once apply it once)."""
     for version, description, sql in MIGRATIONS:
-        if await user_version(conn) >= version:
+        if user_version(conn) >= version:
             continue
-        await conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            if await user_version(conn) < version:  # another process may have won the race
+            if user_version(conn) < version:  # another process may have won the race
                 for statement in statements(sql):
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version = {int(version)}")
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {int(version)}")
                 log.info("store schema migrated to version %d: %s", version, description)
         except BaseException:
             if conn.in_transaction:
-                await conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
             raise
-        await conn.execute("COMMIT")
-    return await user_version(conn)
+        conn.execute("COMMIT")
+    return user_version(conn)

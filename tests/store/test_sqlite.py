@@ -42,38 +42,40 @@ async def test_open_creates_the_schema_and_parent_dirs(sqlite_store: SqliteStore
         assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST
 
 
+def pragmas(conn: sqlite3.Connection, *names: str) -> dict[str, object]:
+    return {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
+
+
 async def test_pragmas(sqlite_store: SqliteStore) -> None:
-    async with sqlite_store.transaction() as conn:
-        pragmas = {
-            name: next(iter(await conn.execute_fetchall(f"PRAGMA {name}")))[0]
-            for name in ("foreign_keys", "busy_timeout", "synchronous", "journal_mode")
-        }
-    assert pragmas == {"foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1, "journal_mode": "wal"}
+    writer = await sqlite_store.write(
+        lambda c: pragmas(c, "foreign_keys", "busy_timeout", "synchronous", "journal_mode")
+    )
+    assert writer == {"foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1, "journal_mode": "wal"}
+    for blob in (False, True):
+        reader = await sqlite_store.read(lambda c: pragmas(c, "busy_timeout", "query_only", "journal_mode"), blob=blob)
+        assert reader == {"busy_timeout": 5000, "query_only": 1, "journal_mode": "wal"}
 
 
 async def test_the_database_allows_one_active_session_per_thread(sqlite_store: SqliteStore) -> None:
     session = await sqlite_store.get_or_create_session(thread_key="t", user_key=USER, now=NOW)
     with pytest.raises(sqlite3.IntegrityError):
-        async with sqlite_store.transaction() as conn:
-            await conn.execute(
+        await sqlite_store.write(
+            lambda c: c.execute(
                 "INSERT INTO sessions (id, thread_key, created_by, created_at) VALUES ('x', 't', 'u', '2026')"
             )
+        )
     await sqlite_store.end_session(session.id, now=NOW)
     assert (await sqlite_store.get_or_create_session(thread_key="t", user_key=USER, now=NOW)).id != session.id
 
 
-async def test_a_failed_transaction_rolls_back(sqlite_store: SqliteStore) -> None:
+async def test_a_failed_write_rolls_back(sqlite_store: SqliteStore) -> None:
+    def insert_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO seen_events (event_id, seen_at) VALUES ('e', '2026')")
+        raise RuntimeError("boom")
+
     with pytest.raises(RuntimeError, match="boom"):
-        async with sqlite_store.transaction() as conn:
-            await conn.execute("INSERT INTO seen_events (event_id, seen_at) VALUES ('e', '2026')")
-            raise RuntimeError("boom")
+        await sqlite_store.write(insert_then_fail)
     assert await sqlite_store.claim_event("e", now=NOW)
-
-
-async def test_transactions_do_not_nest(sqlite_store: SqliteStore) -> None:
-    with pytest.raises(RuntimeError, match="nest"):
-        async with sqlite_store.transaction(), sqlite_store.transaction():
-            pass
     assert await sqlite_store.ping()
 
 
