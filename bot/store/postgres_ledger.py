@@ -1,14 +1,22 @@
-"""The quota ledger on Postgres: usage counters per (scope, period) locked row by row, reservations that move them.
+"""The quota ledger on Postgres: usage counters per (scope, period), reservations that move them.
 
-Every function here runs inside the caller's transaction. Counter rows are always locked in one global order
-(scope, period under the "C" collation), whoever locks them: reserve, settle, reclaim and reset_usage can then
-never deadlock each other, across any number of processes.
+A counter is the sum of its rows in `usage_shards` (the `usage_counters` view adds them up). A user's counters
+live on shard 0 alone. The shared ones (workspace, global) take increments on the shard of the connection that
+makes them (1-64), so the many reservations no budget checks don't queue on one row. When a budget is set, a
+reservation locks that counter's shard-0 row and adds up every shard after the lock is its: reservations checked
+against one limit take turns, and each sees all the others committed before it (no overspend, across processes).
+
+The hot operations are plpgsql functions of migration 2 (`ledger_reserve`, `ledger_settle`): one round trip and
+one implicit transaction each. Every transaction takes its row locks in one global order: reservation rows, then
+shard-0 counter rows by (scope, period), then the other shards by (scope, period, shard), under the "C" collation.
+Reserve, settle, reclaim and reset_usage can then never deadlock each other, across any number of processes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -16,24 +24,24 @@ from bot.store.base import Limits, Refusal, Reservation, Usage, period_day, peri
 from bot.store.ledger_rules import Counter, counters, new_reservation, refusal
 from bot.store.postgres_schema import utc
 
-_CREATE = """
-INSERT INTO usage_counters (scope, period)
-SELECT scope, period FROM unnest($1::text[], $2::text[]) AS k(scope, period)
-ORDER BY scope COLLATE "C", period COLLATE "C"
-ON CONFLICT DO NOTHING
-"""
+# Credit limits travel as bigint. Counters and requests are 32-bit integers, so used + wanted stays under 2**33:
+# clamping a bigger (or more negative) limit into range never changes a decision.
+_BIGINT_SAFE = 2**62
+
+RESERVE = "SELECT * FROM ledger_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+SETTLE = "SELECT ledger_settle($1, $2, $3, $4)"
+_BUMP = "SELECT ledger_bump($1::text[], $2::text[], $3::integer[], $4::float8[])"
 _LOCK = """
-SELECT scope, period, credits, usd FROM usage_counters
-WHERE (scope, period) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+SELECT scope, period FROM usage_shards
+WHERE shard = 0 AND (scope, period) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 ORDER BY scope COLLATE "C", period COLLATE "C"
 FOR UPDATE
 """
-# Credits never go below zero: after reset_usage, refunding a reservation made before the reset must not turn
-# into bonus credits. USD is clamped the same way against float rounding (as in the SQLite store).
-_BUMP = """
-UPDATE usage_counters SET credits = GREATEST(credits + $3::integer, 0), usd = GREATEST(usd + $4::float8, 0.0)
-WHERE (scope, period) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-"""
+_HELD = "SELECT id, user_key, workspace_id, credits, usd, day, month FROM reservations WHERE state = 'held'"
+
+
+def _credit_limit(limit: int | None) -> int | None:
+    return None if limit is None else max(-_BIGINT_SAFE, min(limit, _BIGINT_SAFE))
 
 
 def _columns(keys: Iterable[Counter]) -> tuple[list[str], list[str]]:
@@ -41,26 +49,8 @@ def _columns(keys: Iterable[Counter]) -> tuple[list[str], list[str]]:
     return [scope for scope, _ in ordered], [period for _, period in ordered]
 
 
-async def lock_counters(
-    conn: asyncpg.Connection, keys: Iterable[Counter], *, create: bool = True
-) -> dict[Counter, tuple[int, float]]:
-    """Create the missing counter rows, then lock them all in the global order; returns their current values."""
-    scopes, periods = _columns(keys)
-    if create:
-        await conn.execute(_CREATE, scopes, periods)
-    rows = await conn.fetch(_LOCK, scopes, periods)
-    found = {(str(r["scope"]), str(r["period"])): (int(r["credits"]), float(r["usd"])) for r in rows}
-    return {key: found.get(key, (0, 0.0)) for key in zip(scopes, periods, strict=True)}
-
-
-async def bump(conn: asyncpg.Connection, keys: tuple[Counter, ...], *, credits: int, usd: float) -> None:
-    """Move counters already locked by `lock_counters`."""
-    scopes, periods = _columns(keys)
-    await conn.execute(_BUMP, scopes, periods, credits, usd)
-
-
 async def reserve(
-    conn: asyncpg.Connection,
+    db: asyncpg.Pool | asyncpg.Connection,
     *,
     user_key: str,
     workspace_id: str,
@@ -71,28 +61,14 @@ async def reserve(
     ttl: timedelta,
     owner: str,
 ) -> Reservation | Refusal:
+    """Check and hold in one statement (its own transaction, or the caller's when `db` is inside one)."""
     now = utc(now)
     day, month = period_day(now), period_month(now)
-    keys = counters(user_key=user_key, workspace_id=workspace_id, day=day, month=month)
-    found = await lock_counters(conn, keys)
-    user_day, user_month, workspace_day, global_day = (found[key] for key in keys)
-    refused = refusal(
-        limits,
-        credits=credits,
-        usd=usd,
-        user_day=user_day,
-        user_month=user_month,
-        workspace_day=workspace_day,
-        global_day=global_day,
-    )
-    if refused is not None:
-        return refused
     reservation = new_reservation(
         user_key=user_key, workspace_id=workspace_id, credits=credits, usd=usd, day=day, month=month, now=now, ttl=ttl
     )
-    await conn.execute(
-        "INSERT INTO reservations (id, user_key, workspace_id, credits, usd, day, month, state, owner, created_at,"
-        " expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'held', $8, $9, $10)",
+    row: Any = await db.fetchrow(
+        RESERVE,
         reservation.id,
         user_key,
         workspace_id,
@@ -103,60 +79,75 @@ async def reserve(
         owner,
         now,
         reservation.expires_at,
+        _credit_limit(limits.daily_credits),
+        _credit_limit(limits.monthly_credits),
+        limits.user_monthly_usd,
+        limits.workspace_daily_usd,
+        limits.global_daily_usd,
     )
-    await bump(conn, keys, credits=credits, usd=usd)
-    return reservation
-
-
-def _keys(row: asyncpg.Record) -> tuple[Counter, ...]:
-    return counters(user_key=row["user_key"], workspace_id=row["workspace_id"], day=row["day"], month=row["month"])
-
-
-async def _settle_locked(
-    conn: asyncpg.Connection, row: asyncpg.Record, *, refund: bool, usd: float, now: datetime
-) -> None:
-    await conn.execute(
-        "UPDATE reservations SET state = $1, actual_usd = $2, settled_at = $3 WHERE id = $4",
-        "refunded" if refund else "committed",
-        usd,
-        utc(now),
-        row["id"],
+    if row["granted"]:
+        return reservation
+    refused = refusal(
+        limits,
+        credits=credits,
+        usd=usd,
+        user_day=(int(row["day_credits"]), 0.0),
+        user_month=(int(row["month_credits"]), float(row["month_usd"])),
+        workspace_day=(0, float(row["workspace_usd"])),
+        global_day=(0, float(row["global_usd"])),
     )
-    await bump(conn, _keys(row), credits=-int(row["credits"]) if refund else 0, usd=usd - float(row["usd"]))
+    if refused is None:  # the SQL test and ledger_rules disagree: a bug, never a silent grant
+        raise RuntimeError(f"ledger_reserve refused {credits} credits / ${usd} that ledger_rules allows: {row!r}")
+    return refused
 
 
-_HELD = "SELECT id, user_key, workspace_id, credits, usd, day, month FROM reservations WHERE state = 'held'"
-
-
-async def settle(conn: asyncpg.Connection, reservation_id: str, *, refund: bool, usd: float, now: datetime) -> bool:
+async def settle(
+    db: asyncpg.Pool | asyncpg.Connection, reservation_id: str, *, refund: bool, usd: float, now: datetime
+) -> bool:
     """Commit or refund a held reservation against the periods it was made in; False when it is not held."""
-    row = await conn.fetchrow(f"{_HELD} AND id = $1 FOR UPDATE", reservation_id)
-    if row is None:
-        return False
-    await lock_counters(conn, _keys(row))
-    await _settle_locked(conn, row, refund=refund, usd=usd, now=now)
-    return True
+    return bool(await db.fetchval(SETTLE, reservation_id, refund, usd, utc(now)))
+
+
+async def lock_counters(conn: asyncpg.Connection, keys: Iterable[Counter]) -> None:
+    """Lock existing shard-0 counter rows in the global order (inside the caller's transaction)."""
+    await conn.execute(_LOCK, *_columns(keys))
 
 
 async def reclaim(conn: asyncpg.Connection, *, now: datetime, dead_owners: tuple[str, ...]) -> int:
-    """Refund expired and orphaned holds; every counter they touch is locked up front, in the global order."""
+    """Refund expired and orphaned holds in the caller's transaction: their counters move in one ordered bump."""
+    now = utc(now)
     rows = await conn.fetch(
-        f"{_HELD} AND (expires_at <= $1 OR owner = ANY($2::text[])) ORDER BY id FOR UPDATE",
-        utc(now),
-        list(dead_owners),
+        f"{_HELD} AND (expires_at <= $1 OR owner = ANY($2::text[])) ORDER BY id FOR UPDATE", now, list(dead_owners)
     )
     if not rows:
         return 0
-    await lock_counters(conn, (key for row in rows for key in _keys(row)))
+    await conn.execute(
+        "UPDATE reservations SET state = 'refunded', actual_usd = 0, settled_at = $1 WHERE id = ANY($2::text[])",
+        now,
+        [row["id"] for row in rows],
+    )
+    moved: dict[Counter, tuple[int, float]] = {}
     for row in rows:
-        await _settle_locked(conn, row, refund=True, usd=0.0, now=now)
+        keys = counters(user_key=row["user_key"], workspace_id=row["workspace_id"], day=row["day"], month=row["month"])
+        for key in keys:
+            credits, usd = moved.get(key, (0, 0.0))
+            moved[key] = credits - int(row["credits"]), usd - float(row["usd"])
+    moved = {key: value for key, value in moved.items() if value != (0, 0.0)}
+    if moved:
+        await conn.execute(
+            _BUMP,
+            [scope for scope, _ in moved],
+            [period for _, period in moved],
+            [credits for credits, _ in moved.values()],
+            [usd for _, usd in moved.values()],
+        )
     return len(rows)
 
 
-async def usage(conn: asyncpg.Connection, user_key: str, *, now: datetime) -> Usage:
+async def usage(db: asyncpg.Pool | asyncpg.Connection, user_key: str, *, now: datetime) -> Usage:
     now = utc(now)
     day_key, month_key = (f"user:{user_key}", period_day(now)), (f"user:{user_key}", period_month(now))
-    rows = await conn.fetch(
+    rows = await db.fetch(
         "SELECT period, credits, usd FROM usage_counters WHERE scope = $1 AND period IN ($2, $3)",
         day_key[0],
         day_key[1],
@@ -196,9 +187,9 @@ async def reset_usage(conn: asyncpg.Connection, user_key: str, *, now: datetime)
     """Zero the user's day and month credits; USD stays (money spent is spent, budgets still hold)."""
     now = utc(now)
     keys = ((f"user:{user_key}", period_day(now)), (f"user:{user_key}", period_month(now)))
-    await lock_counters(conn, keys, create=False)
+    await lock_counters(conn, keys)
     await conn.execute(
-        "UPDATE usage_counters SET credits = 0 WHERE scope = $1 AND period IN ($2, $3)",
+        "UPDATE usage_shards SET credits = 0 WHERE scope = $1 AND period IN ($2, $3)",
         keys[0][0],
         *(p for _, p in keys),
     )

@@ -134,6 +134,159 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        2,
+        "ledger counters spread over shards; reserve, settle and bump as one-call functions",
+        """
+        -- A counter is the sum of its rows. Shard 0 is the row a limit check locks; the shared counters
+        -- (workspace, global) take their increments on shards 1-64, one per connection, so reservations that no
+        -- budget checks do not queue on one hot row. A user's counters stay on shard 0 alone (exact, clamped at 0).
+        ALTER TABLE usage_counters RENAME TO usage_shards;
+        ALTER TABLE usage_shards ADD COLUMN shard smallint NOT NULL DEFAULT 0;
+        ALTER TABLE usage_shards DROP CONSTRAINT usage_counters_pkey;
+        ALTER TABLE usage_shards ADD CONSTRAINT usage_shards_pkey PRIMARY KEY (scope, period, shard);
+        CREATE VIEW usage_counters AS
+        SELECT scope, period, SUM(credits) AS credits, GREATEST(SUM(usd), 0) AS usd
+        FROM usage_shards GROUP BY scope, period;
+
+        -- Lock order, for every transaction: reservation rows, then shard-0 rows by (scope, period), then the
+        -- other shards by (scope, period, shard), all under the "C" collation. Nothing waits in the wrong order.
+
+        -- Add to counters: a user's on shard 0, never below zero; shared ones on this connection's shard.
+        -- Keys must be distinct. Takes the row locks in the order above.
+        CREATE FUNCTION ledger_bump(p_scopes text[], p_periods text[], p_credits integer[], p_usd double precision[])
+        RETURNS void LANGUAGE sql AS $$
+            INSERT INTO usage_shards AS c (scope, period, shard, credits, usd)
+            SELECT k.scope, k.period, k.shard, k.credits, k.usd
+            FROM (
+                SELECT u.scope, u.period, u.credits, u.usd,
+                    (CASE WHEN u.scope LIKE 'user:%' THEN 0 ELSE 1 + pg_backend_pid() % 64 END)::smallint AS shard
+                FROM unnest(p_scopes, p_periods, p_credits, p_usd) AS u(scope, period, credits, usd)
+            ) AS k
+            ORDER BY k.shard > 0, k.scope COLLATE "C", k.period COLLATE "C", k.shard
+            ON CONFLICT (scope, period, shard) DO UPDATE SET
+                credits = CASE WHEN c.shard = 0 THEN GREATEST(c.credits + excluded.credits, 0)
+                    ELSE c.credits + excluded.credits END,
+                usd = CASE WHEN c.shard = 0 THEN GREATEST(c.usd + excluded.usd, 0.0) ELSE c.usd + excluded.usd END;
+            -- A user row that did not exist took the raw amount: clamp it too (it is locked already: no new wait).
+            UPDATE usage_shards SET credits = GREATEST(credits, 0), usd = GREATEST(usd, 0.0)
+            WHERE shard = 0 AND (credits < 0 OR usd < 0)
+                AND (scope, period) IN (SELECT * FROM unnest(p_scopes, p_periods));
+        $$;
+
+        -- Check a reservation against the limits given (NULL: none) and hold it, in one call. Only the counters
+        -- with a limit are locked: the user's two, and the workspace's and the global one when they have a budget.
+        -- granted is false when a limit would be crossed; the totals say which (bot.store.ledger_rules.refusal).
+        CREATE FUNCTION ledger_reserve(
+            p_id text, p_user_key text, p_workspace_id text, p_credits integer, p_usd double precision,
+            p_day text, p_month text, p_owner text, p_now timestamptz, p_expires_at timestamptz,
+            p_daily_credits bigint, p_monthly_credits bigint, p_user_monthly_usd double precision,
+            p_workspace_daily_usd double precision, p_global_daily_usd double precision,
+            OUT granted boolean, OUT day_credits bigint, OUT month_credits bigint, OUT month_usd double precision,
+            OUT workspace_usd double precision, OUT global_usd double precision
+        ) LANGUAGE plpgsql AS $$
+        DECLARE
+            user_scope constant text := 'user:' || p_user_key;
+            workspace_scope constant text := 'workspace:' || p_workspace_id;
+            my_shard constant smallint := 1 + pg_backend_pid() % 64;
+        BEGIN
+            -- Take (creating when missing) the shard-0 rows of the checked counters, in the lock order
+            -- ('global' < 'user:' < 'workspace:', a month before its days). A user's rows hold their totals.
+            WITH locked AS (
+                INSERT INTO usage_shards AS c (scope, period, shard)
+                SELECT k.scope, k.period, 0
+                FROM (VALUES
+                    (1, 'global', p_day, p_global_daily_usd IS NOT NULL),
+                    (2, user_scope, p_month, true),
+                    (3, user_scope, p_day, true),
+                    (4, workspace_scope, p_day, p_workspace_daily_usd IS NOT NULL)
+                ) AS k(n, scope, period, checked)
+                WHERE k.checked
+                ORDER BY k.n
+                ON CONFLICT (scope, period, shard) DO UPDATE SET credits = c.credits
+                RETURNING c.scope, c.period, c.credits, c.usd
+            )
+            SELECT
+                COALESCE(MAX(l.credits) FILTER (WHERE l.scope = user_scope AND l.period = p_day), 0),
+                COALESCE(MAX(l.credits) FILTER (WHERE l.scope = user_scope AND l.period = p_month), 0),
+                COALESCE(MAX(l.usd) FILTER (WHERE l.scope = user_scope AND l.period = p_month), 0)
+            INTO day_credits, month_credits, month_usd
+            FROM locked AS l;
+            workspace_usd := 0;
+            global_usd := 0;
+            IF p_workspace_daily_usd IS NOT NULL OR p_global_daily_usd IS NOT NULL THEN
+                -- A new statement, so a new snapshot: it counts every shard committed before the locks were ours.
+                SELECT
+                    GREATEST(COALESCE(SUM(s.usd) FILTER (WHERE s.scope = workspace_scope), 0), 0),
+                    GREATEST(COALESCE(SUM(s.usd) FILTER (WHERE s.scope = 'global'), 0), 0)
+                INTO workspace_usd, global_usd
+                FROM usage_shards AS s
+                WHERE s.period = p_day AND s.scope IN (workspace_scope, 'global');
+            END IF;
+            -- The same test as ledger_rules.refusal: refused when used + wanted > limit.
+            granted := NOT (
+                COALESCE(day_credits + p_credits > p_daily_credits, false)
+                OR COALESCE(month_credits + p_credits > p_monthly_credits, false)
+                OR COALESCE(month_usd + p_usd > p_user_monthly_usd, false)
+                OR COALESCE(workspace_usd + p_usd > p_workspace_daily_usd, false)
+                OR COALESCE(global_usd + p_usd > p_global_daily_usd, false)
+            );
+            IF NOT granted THEN
+                RETURN;
+            END IF;
+            INSERT INTO reservations
+                (id, user_key, workspace_id, credits, usd, day, month, state, owner, created_at, expires_at)
+            VALUES
+                (p_id, p_user_key, p_workspace_id, p_credits, p_usd, p_day, p_month, 'held', p_owner, p_now,
+                p_expires_at);
+            -- The user's rows are ours already; the shared counters move on this connection's shard.
+            INSERT INTO usage_shards AS c (scope, period, shard, credits, usd) VALUES
+                (user_scope, p_month, 0, p_credits, p_usd),
+                (user_scope, p_day, 0, p_credits, p_usd),
+                ('global', p_day, my_shard, p_credits, p_usd),
+                (workspace_scope, p_day, my_shard, p_credits, p_usd)
+            ON CONFLICT (scope, period, shard) DO UPDATE SET credits = c.credits + p_credits, usd = c.usd + p_usd;
+        END
+        $$;
+
+        -- Commit (p_refund false) or refund a held reservation, against the periods it was made in, in one call.
+        -- usd becomes the actual cost; a refund gives the credits back. False when it is not held (anymore).
+        CREATE FUNCTION ledger_settle(p_id text, p_refund boolean, p_usd double precision, p_now timestamptz)
+        RETURNS boolean LANGUAGE plpgsql AS $$
+        DECLARE
+            r record;
+            moved_credits integer;
+            moved_usd double precision;
+            my_shard constant smallint := 1 + pg_backend_pid() % 64;
+        BEGIN
+            UPDATE reservations
+            SET state = CASE WHEN p_refund THEN 'refunded' ELSE 'committed' END, actual_usd = p_usd,
+                settled_at = p_now
+            WHERE id = p_id AND state = 'held'
+            RETURNING user_key, workspace_id, credits, usd, day, month INTO r;
+            IF NOT FOUND THEN
+                RETURN false;
+            END IF;
+            moved_credits := CASE WHEN p_refund THEN -r.credits ELSE 0 END;
+            moved_usd := p_usd - r.usd;
+            IF moved_credits = 0 AND moved_usd = 0 THEN
+                RETURN true;
+            END IF;
+            -- Lock order: the user's shard-0 rows (month, day), then this connection's shards of the shared ones.
+            INSERT INTO usage_shards AS c (scope, period, shard, credits, usd) VALUES
+                ('user:' || r.user_key, r.month, 0, GREATEST(moved_credits, 0), GREATEST(moved_usd, 0.0)),
+                ('user:' || r.user_key, r.day, 0, GREATEST(moved_credits, 0), GREATEST(moved_usd, 0.0)),
+                ('global', r.day, my_shard, moved_credits, moved_usd),
+                ('workspace:' || r.workspace_id, r.day, my_shard, moved_credits, moved_usd)
+            ON CONFLICT (scope, period, shard) DO UPDATE SET
+                credits = CASE WHEN c.shard = 0 THEN GREATEST(c.credits + moved_credits, 0)
+                    ELSE c.credits + moved_credits END,
+                usd = CASE WHEN c.shard = 0 THEN GREATEST(c.usd + moved_usd, 0.0) ELSE c.usd + moved_usd END;
+            RETURN true;
+        END
+        $$;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
