@@ -106,15 +106,19 @@ class GeminiClient:
                     )
                     response = await http.send(sent, stream=True)
                     try:
-                        async with self._receiving:  # bodies wait in the socket, not in memory
-                            raw = await response.aread()
+                        async with self._receiving:  # answers wait in their sockets, not in memory
+                            raw = b"".join([chunk async for chunk in response.aiter_bytes()])
                             if response.status_code == 200:
-                                return await asyncio.to_thread(
+                                outcome = await asyncio.to_thread(
                                     parse_response, raw, spec=spec, size=request.size, attempts=attempt
                                 )
+                            else:
+                                outcome, error = None, classify(response.status_code, raw, secret=self._key)
+                            del raw  # before the next answer is let in
                     finally:
                         await response.aclose()
-                error = classify(response.status_code, raw, secret=self._key)
+                if outcome is not None:
+                    return outcome
             except MalformedResponseError as exc:
                 error = exc
             except (httpx.TimeoutException, TimeoutError) as exc:  # TimeoutError: the deadline cut the attempt
