@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     exempt_users: CsvList = ()
 
     # Sessions and turns
-    history_turns: int = Field(6, ge=0, le=50)
+    history_turns: int = Field(3, ge=0, le=50)
+    max_request_mb: float = Field(20.0, ge=1.0)
     user_max_in_flight: int = Field(2, ge=1)
     max_variations: int = Field(4, ge=1, le=8)
 
@@ -116,6 +117,10 @@ class Settings(BaseSettings):
     def _valid_size_credits(cls, value: str) -> str:
         _parse_size_credits(value)
         return value
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.max_request_mb * 1024 * 1024)
 
     @property
     def credits_by_size(self) -> dict[str, int]:

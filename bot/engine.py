@@ -17,7 +17,7 @@ from bot.logs import TURN_ID
 from bot.models import Button, Invocation, OutImage, Reply
 from bot.quotas import QuotaRefused
 from bot.services import Services
-from bot.sessions import build_history, load_content, save_content
+from bot.sessions import build_history, load_content, save_content, wire_size
 from bot.store.base import Reservation, SessionRow, TurnResult, TurnRow
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,13 @@ async def _run_one(
             user = await load_content(store, plan.request_json)
         else:
             user = Content.user(plan.prompt, plan.references)
+        settings = services.settings
         history = await build_history(
-            store, parent=plan.parent, model=lookup(plan.model).id, keep=services.settings.history_turns
+            store,
+            parent=plan.parent,
+            model=lookup(plan.model).id,
+            keep=settings.history_turns,
+            budget=settings.max_request_bytes - wire_size(user),
         )
         if history.carried and plan.request_json is None:
             user = Content.user(plan.prompt, (*history.carried, *plan.references))

@@ -70,11 +70,27 @@ class History:
     turns: int = 0
 
 
-async def build_history(store: Store, *, parent: TurnRow | None, model: str, keep: int) -> History:
-    """The session's first turn plus the last `keep` turns of the branch ending at `parent`.
+def wire_size(content: Content) -> int:
+    """Bytes the content takes in a request body (base64 images, signatures), within a few per part."""
+    size = 24
+    for part in content.parts:
+        size += 40 + len((part.text or "").encode())
+        if part.data is not None:
+            size += 4 * -(-len(part.data) // 3) + len(part.mime_type or "")
+        if part.signature is not None:
+            size += 4 * -(-len(part.signature) // 3) + 20
+    return size
+
+
+async def build_history(
+    store: Store, *, parent: TurnRow | None, model: str, keep: int, budget: int | None = None
+) -> History:
+    """The session's first turn plus the last `keep` turns of the branch ending at `parent`, within `budget` bytes.
 
     Signatures belong to the model that made them: only the run of turns made by `model` next to the parent is
     sent. When the parent came from another model, its images start a fresh request as references instead.
+    The parent is always sent; then the first turn, then older turns newest first, while they fit the budget
+    (every turn re-sends its images: 2K and 4K sessions would pass the API's request limit within a few turns).
     """
     if parent is None or parent.response_json is None or parent.status != "done":
         return History(())
@@ -90,8 +106,26 @@ async def build_history(store: Store, *, parent: TurnRow | None, model: str, kee
         root = await store.root_of(parent.id)
         if root is not None and root.model == model and root.response_json is not None and root.status == "done":
             chain.append(root)
-    contents: list[Content] = []
-    for turn in reversed(chain):
-        contents.append(await load_content(store, turn.request_json))
-        contents.append(await load_content(store, turn.response_json or ""))
-    return History(tuple(contents), turns=len(chain))
+    if len(chain) > 2 and chain[-1].parent_id is None:
+        chain.insert(1, chain.pop())  # the first turn is second in line for the budget, first in the request
+    sent: dict[str, tuple[Content, Content]] = {}
+    used = 0
+    for turn in chain:
+        pair = (await load_content(store, turn.request_json), await load_content(store, turn.response_json or ""))
+        size = wire_size(pair[0]) + wire_size(pair[1])
+        if sent and budget is not None and used + size > budget:
+            if turn.parent_id is None:
+                continue  # the first turn doesn't fit: the recent ones still may
+            break
+        sent[turn.id] = pair
+        used += size
+    contents = [content for turn in _chronological(chain, sent) for content in sent[turn.id]]
+    return History(tuple(contents), turns=len(sent))
+
+
+def _chronological(chain: list[TurnRow], sent: dict[str, tuple[Content, Content]]) -> list[TurnRow]:
+    """The sent turns oldest first: the root (if sent) and then the rest of the chain in reverse."""
+    kept = [turn for turn in chain if turn.id in sent]
+    roots = [turn for turn in kept if turn.parent_id is None]
+    rest = [turn for turn in kept if turn.parent_id is not None]
+    return roots + list(reversed(rest))
