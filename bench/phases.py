@@ -78,17 +78,21 @@ class PhaseClock:
                     setattr(owner, name, original)
 
     def _wrap_http(self, services: Services, saved: list[tuple[Any, str, Any]]) -> None:
-        http = services.gemini._http  # the request body size and the fake's work, read at the edge
-        post = http.post
+        # the request body size and the fake's work, read at the edge of every shard of the client's pool
+        for http in services.gemini._pool._clients:
+            self._wrap_send(http, saved)
 
-        async def timed_post(*args: Any, **kwargs: Any) -> Any:
-            self.request_bytes.append(len(kwargs.get("content") or b""))
-            response = await post(*args, **kwargs)
+    def _wrap_send(self, http: Any, saved: list[tuple[Any, str, Any]]) -> None:
+        send = http.send
+
+        async def timed_send(request: Any, **kwargs: Any) -> Any:
+            self.request_bytes.append(int(request.headers.get("content-length", 0)))
+            response = await send(request, **kwargs)
             self.fake_server += float(response.headers.get(SERVER_HEADER, 0.0))
             return response
 
-        saved.append((http, "post", None))
-        http.post = timed_post  # type: ignore[method-assign]
+        saved.append((http, "send", None))
+        http.send = timed_send
 
     def _wrap_uploads(self, saved: list[tuple[Any, str, Any]]) -> None:
         send = DiscordResponder.send
