@@ -85,9 +85,12 @@ class SqliteStore(Store):
     @override
     async def open(self) -> None:
         async with self._lock:
-            await self._writer.open()
-            for reader in self._readers or ():
-                await reader.open()
+            try:
+                for lane in self._lanes():
+                    await lane.open()
+            except BaseException:
+                await self._close()
+                raise
 
     def _connect_writer(self) -> sqlite3.Connection:
         """On the writer thread: the connection, its pragmas and pending migrations."""
@@ -117,9 +120,14 @@ class SqliteStore(Store):
     @override
     async def close(self) -> None:
         async with self._lock:
-            await self._writer.close()
-            for reader in self._readers or ():
-                await reader.close()
+            await self._close()
+
+    async def _close(self) -> None:
+        for lane in self._lanes():
+            await lane.close()
+
+    def _lanes(self) -> tuple[Lane, ...]:
+        return (self._writer, *(self._readers or ()))
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn(conn)` on the writer connection inside a transaction: its result, or its exception with its changes

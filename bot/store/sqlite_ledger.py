@@ -6,6 +6,7 @@ BEGIN IMMEDIATE transaction (see sqlite_workers.py), the reads on a reader threa
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -13,14 +14,23 @@ from bot.store.base import Limits, Refusal, Reservation, Usage, period_day, peri
 from bot.store.ledger_rules import Counter, counters, new_reservation, refusal
 from bot.store.sqlite_schema import to_text
 
-# Credits never go below zero: after reset_usage, refunding a reservation made before the reset must not turn
-# into bonus credits. USD is clamped the same way against float rounding.
-_BUMP = """
-INSERT INTO usage_counters (scope, period, credits, usd) VALUES (:scope, :period, MAX(:credits, 0), MAX(:usd, 0.0))
+
+@functools.cache
+def _bump_sql(count: int) -> str:
+    """One upsert for `count` counters (:scope0, :period0, …), each moved by :credits and :usd.
+
+    Credits never go below zero: after reset_usage, refunding a reservation made before the reset must not turn
+    into bonus credits. USD is clamped the same way against float rounding. (`WHERE true` keeps SQLite from reading
+    ON CONFLICT as a join constraint.)
+    """
+    rows = ", ".join(f"(:scope{i}, :period{i})" for i in range(count))
+    return f"""
+INSERT INTO usage_counters (scope, period, credits, usd)
+SELECT column1, column2, MAX(:credits, 0), MAX(:usd, 0.0) FROM (VALUES {rows}) WHERE true
 ON CONFLICT (scope, period) DO UPDATE SET
     credits = MAX(usage_counters.credits + :credits, 0),
     usd = MAX(usage_counters.usd + :usd, 0.0)
-"""
+"""  # noqa: S608
 
 
 def utc(now: datetime) -> datetime:
@@ -39,9 +49,10 @@ def read_counters(conn: sqlite3.Connection, keys: tuple[Counter, ...]) -> dict[C
 
 
 def bump(conn: sqlite3.Connection, keys: tuple[Counter, ...], *, credits: int, usd: float) -> None:
-    conn.executemany(
-        _BUMP, [{"scope": scope, "period": period, "credits": credits, "usd": usd} for scope, period in keys]
-    )
+    params: dict[str, object] = {"credits": credits, "usd": usd}
+    for i, (scope, period) in enumerate(keys):
+        params[f"scope{i}"], params[f"period{i}"] = scope, period
+    conn.execute(_bump_sql(len(keys)), params)
 
 
 def reserve(
@@ -85,17 +96,14 @@ def reserve(
 
 def settle(conn: sqlite3.Connection, reservation_id: str, *, refund: bool, usd: float, now: datetime) -> bool:
     """Commit or refund a held reservation against the periods it was made in; False when it is not held."""
-    row = conn.execute(
-        "SELECT user_key, workspace_id, credits, usd, day, month FROM reservations WHERE id = ? AND state = 'held'",
-        (reservation_id,),
-    ).fetchone()
-    if row is None:
-        return False
-    user_key, workspace_id, credits, reserved_usd, day, month = row
-    conn.execute(
-        "UPDATE reservations SET state = ?, actual_usd = ?, settled_at = ? WHERE id = ?",
+    rows = conn.execute(
+        "UPDATE reservations SET state = ?, actual_usd = ?, settled_at = ? WHERE id = ? AND state = 'held'"
+        " RETURNING user_key, workspace_id, credits, usd, day, month",
         ("refunded" if refund else "committed", usd, to_text(utc(now)), reservation_id),
-    )
+    ).fetchall()
+    if not rows:
+        return False
+    user_key, workspace_id, credits, reserved_usd, day, month = rows[0]
     keys = counters(user_key=user_key, workspace_id=workspace_id, day=day, month=month)
     bump(conn, keys, credits=-int(credits) if refund else 0, usd=usd - float(reserved_usd))
     return True

@@ -194,13 +194,17 @@ def _apply(conn: sqlite3.Connection, jobs: list[Job]) -> None:
 
 
 def run_reads(conn: sqlite3.Connection, jobs: list[Job]) -> None:
-    """On a reader thread: each job on its own (autocommit: each statement reads the latest commit)."""
-    for job in jobs:
-        if job.abandoned:
-            continue
-        try:
-            job.result = job.fn(conn)
-        except Exception as error:
-            job.error = error
-        if conn.in_transaction:  # a read must never hold a snapshot: it would keep the WAL from being checkpointed
-            conn.execute("ROLLBACK")
+    """On a reader thread: the jobs in one read transaction, so one snapshot for the batch. It is taken after every
+    job in the batch was asked for, so each sees every write answered before it was asked."""
+    conn.execute("BEGIN")
+    try:
+        for job in jobs:
+            if job.abandoned:
+                continue
+            try:
+                job.result = job.fn(conn)
+            except Exception as error:
+                job.error = error
+    finally:
+        if conn.in_transaction:  # never keep the snapshot: it would keep the WAL from being checkpointed
+            conn.execute("COMMIT")
