@@ -138,7 +138,8 @@ class SqliteStore(Store):
         """`fn(conn)` on a read connection (`blob`: the one for image reads)."""
         if self._readers is None:
             return await self._writer.run(fn)
-        return await self._readers[blob].run(fn)
+        small, blobs = self._readers
+        return await (blobs if blob else small).run(fn)
 
     async def _fetch(self, sql: str, params: Params = (), *, blob: bool = False) -> list[sqlite3.Row]:
         return await self.read(lambda conn: conn.execute(sql, params).fetchall(), blob=blob)

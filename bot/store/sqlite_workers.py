@@ -17,6 +17,7 @@ with its group, and a connection is never left inside a transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 from collections.abc import Callable
@@ -89,7 +90,8 @@ class Lane:
             return
         self._closing = True  # `run` refuses new work from here on
         try:
-            await self._submit(_nothing)  # batches run in queue order: everything queued before is answered
+            with contextlib.suppress(Exception):  # only its place in the queue matters, not its outcome
+                await self._submit(_nothing)  # batches run in queue order: everything queued before is answered
             await asyncio.get_running_loop().run_in_executor(executor, conn.close)
         finally:
             self._executor = self._conn = None
