@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -27,6 +28,7 @@ from bot.store.base import (
     UserPolicy,
 )
 from bot.store.postgres_dsn import redact
+from bot.store.postgres_pool import ConnectionPool
 from bot.store.postgres_rows import (
     ACTIVE_SESSION,
     ANCESTORS,
@@ -60,14 +62,6 @@ def _utcnow() -> datetime:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Pool release hook: nothing to undo, so no reset query (a round trip on every checkout).
-
-    The store leaves no session state behind: no SET, LISTEN, cursor or session-level advisory lock (the migration
-    lock is transaction-scoped), and asyncpg still rolls back a transaction left open before calling this.
-    """
 
 
 def _count(status: str) -> int:
@@ -104,7 +98,7 @@ class PostgresStore(Store):
         self.schema = check_schema(schema) if schema is not None else None
         self._clock = clock
         self._ping_timeout = ping_timeout
-        self._pool: asyncpg.Pool | None = None
+        self._pool: ConnectionPool | None = None
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -118,10 +112,11 @@ class PostgresStore(Store):
             if self._pool is not None:
                 return
             settings = {"search_path": self.schema} if self.schema else {}
-            pool = await asyncpg.create_pool(
-                self._dsn, min_size=POOL_MIN, max_size=POOL_MAX, server_settings=settings, reset=_keep_session
+            pool = ConnectionPool(
+                partial(asyncpg.connect, self._dsn, server_settings=settings), min_size=POOL_MIN, max_size=POOL_MAX
             )
             try:
+                await pool.open()
                 async with pool.acquire() as conn:
                     await migrate(conn, schema=self.schema)
             except BaseException:
@@ -141,7 +136,7 @@ class PostgresStore(Store):
                 log.warning("closing the Postgres pool timed out; terminating its connections")
                 pool.terminate()
 
-    def _connected(self) -> asyncpg.Pool:
+    def _connected(self) -> ConnectionPool:
         if self._pool is None:
             raise RuntimeError("PostgresStore is not open: call `await store.open()` first")
         return self._pool
@@ -364,13 +359,11 @@ class PostgresStore(Store):
 
     @override
     async def grant(self, user_key: str, *, credits: int, now: datetime, by: str) -> None:
-        async with self._connected().acquire() as conn:
-            await ledger.grant(conn, user_key, credits=credits, now=now, by=by)
+        await ledger.grant(self._connected(), user_key, credits=credits, now=now, by=by)
 
     @override
     async def granted(self, user_key: str, *, now: datetime) -> tuple[int, int]:
-        async with self._connected().acquire() as conn:
-            return await ledger.granted(conn, user_key, now=now)
+        return await ledger.granted(self._connected(), user_key, now=now)
 
     @override
     async def reset_usage(self, user_key: str, *, now: datetime) -> None:

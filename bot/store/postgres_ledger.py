@@ -16,13 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from bot.store.base import Limits, Refusal, Reservation, Usage, period_day, period_month
 from bot.store.ledger_rules import Counter, counters, new_reservation, refusal
+from bot.store.postgres_pool import ConnectionPool
 from bot.store.postgres_schema import utc
+
+# Where one statement runs: the pool (its own transaction), or a connection inside the caller's transaction.
+Queryable: TypeAlias = ConnectionPool | asyncpg.Connection
 
 # Credit limits travel as bigint. Counters and requests are 32-bit integers, so used + wanted stays under 2**33:
 # clamping a bigger (or more negative) limit into range never changes a decision.
@@ -50,7 +54,7 @@ def _columns(keys: Iterable[Counter]) -> tuple[list[str], list[str]]:
 
 
 async def reserve(
-    db: asyncpg.Pool | asyncpg.Connection,
+    db: Queryable,
     *,
     user_key: str,
     workspace_id: str,
@@ -101,9 +105,7 @@ async def reserve(
     return refused
 
 
-async def settle(
-    db: asyncpg.Pool | asyncpg.Connection, reservation_id: str, *, refund: bool, usd: float, now: datetime
-) -> bool:
+async def settle(db: Queryable, reservation_id: str, *, refund: bool, usd: float, now: datetime) -> bool:
     """Commit or refund a held reservation against the periods it was made in; False when it is not held."""
     return bool(await db.fetchval(SETTLE, reservation_id, refund, usd, utc(now)))
 
@@ -144,7 +146,7 @@ async def reclaim(conn: asyncpg.Connection, *, now: datetime, dead_owners: tuple
     return len(rows)
 
 
-async def usage(db: asyncpg.Pool | asyncpg.Connection, user_key: str, *, now: datetime) -> Usage:
+async def usage(db: Queryable, user_key: str, *, now: datetime) -> Usage:
     now = utc(now)
     day_key, month_key = (f"user:{user_key}", period_day(now)), (f"user:{user_key}", period_month(now))
     rows = await db.fetch(
@@ -158,9 +160,9 @@ async def usage(db: asyncpg.Pool | asyncpg.Connection, user_key: str, *, now: da
     return Usage(day_credits=day[0], month_credits=month[0], month_usd=month[1])
 
 
-async def grant(conn: asyncpg.Connection, user_key: str, *, credits: int, now: datetime, by: str) -> None:
+async def grant(db: Queryable, user_key: str, *, credits: int, now: datetime, by: str) -> None:
     now = utc(now)
-    await conn.execute(
+    await db.execute(
         "INSERT INTO grants (user_key, day, month, credits, granted_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         user_key,
         period_day(now),
@@ -171,9 +173,9 @@ async def grant(conn: asyncpg.Connection, user_key: str, *, credits: int, now: d
     )
 
 
-async def granted(conn: asyncpg.Connection, user_key: str, *, now: datetime) -> tuple[int, int]:
+async def granted(db: Queryable, user_key: str, *, now: datetime) -> tuple[int, int]:
     now = utc(now)
-    row = await conn.fetchrow(
+    row = await db.fetchrow(
         "SELECT COALESCE(SUM(credits) FILTER (WHERE day = $1), 0) AS day, COALESCE(SUM(credits), 0) AS month"
         " FROM grants WHERE user_key = $2 AND month = $3",
         period_day(now),
