@@ -32,7 +32,8 @@ async def test_ten_users_in_one_thread_take_turns_in_order(make_services, fake_g
 
     prompts = [r.body["contents"][-1]["parts"][-1]["text"] for r in fake_gemini.requests[1:]]
     assert prompts == [f"add stall {i}" for i in range(10)]  # first come, first served
-    assert [len(r.body["contents"]) for r in fake_gemini.requests] == [1] + [min(3 + 2 * i, 15) for i in range(10)]
+    full = 2 * (services.settings.history_turns + 1) + 1  # the first turn, the window, the new message
+    assert [len(r.body["contents"]) for r in fake_gemini.requests] == [1] + [min(3 + 2 * i, full) for i in range(10)]
     assert all(r.status == 200 for r in fake_gemini.requests)  # no signature was ever refused
     for i, responder in enumerate(responders):
         [reply] = responder.replies
