@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -81,6 +82,7 @@ class Ledger:
         self.store = store
         self.settings = settings
         self.owner = owner or instance_owner()
+        self._orphans: set[asyncio.Task[bool]] = set()  # refunds of reservations whose caller was cancelled
 
     async def limits_for(self, user: UserRef, now: datetime) -> Limits | QuotaRefused:
         policy = await self.store.get_policy(user.key)
@@ -100,19 +102,37 @@ class Ledger:
         limits = await self.limits_for(user, now)
         if isinstance(limits, QuotaRefused):
             return limits
-        result = await self.store.reserve(
-            user_key=user.key,
-            workspace_id=user.workspace_id,
-            credits=credits,
-            usd=usd,
-            limits=limits,
-            now=now,
-            ttl=timedelta(seconds=self.settings.reservation_ttl_seconds),
-            owner=self.owner,
+        held = asyncio.ensure_future(
+            self.store.reserve(
+                user_key=user.key,
+                workspace_id=user.workspace_id,
+                credits=credits,
+                usd=usd,
+                limits=limits,
+                now=now,
+                ttl=timedelta(seconds=self.settings.reservation_ttl_seconds),
+                owner=self.owner,
+            )
         )
+        try:
+            result = await asyncio.shield(held)
+        except asyncio.CancelledError:
+            # The caller is gone, but a write already under way still lands: hand back what it reserves.
+            held.add_done_callback(lambda done: self._refund_orphan(done, now))
+            raise
         if isinstance(result, Refusal):
             return QuotaRefused(self.refusal_message(result, credits=credits, now=now))
         return result
+
+    def _refund_orphan(self, done: asyncio.Future[Reservation | Refusal], now: datetime) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        granted = done.result()
+        if not isinstance(granted, Reservation):
+            return
+        refund = asyncio.get_running_loop().create_task(self.store.refund(granted.id, usd=0.0, now=now))
+        self._orphans.add(refund)
+        refund.add_done_callback(self._orphans.discard)
 
     async def commit(self, reservation: Reservation, *, usd: float, now: datetime) -> bool:
         return await self.store.commit(reservation.id, usd=usd, now=now)

@@ -8,6 +8,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from datetime import timedelta
 
@@ -208,3 +209,23 @@ async def test_bad_input_gets_a_specific_message_and_costs_nothing(
     assert await credits(services) == 0
     if case == "over-size":
         assert images[0].reads == []  # refused before download
+
+
+async def test_a_reservation_made_for_a_cancelled_caller_goes_back(services) -> None:
+    store = services.store
+    now = services.now()
+    first_batch = asyncio.create_task(store.write(lambda conn: time.sleep(0.2)))  # the writer is busy
+    await asyncio.sleep(0.02)
+    reserving = asyncio.create_task(services.ledger.reserve(ALICE, credits=1, usd=0.04, now=now))
+    await asyncio.sleep(0.08)  # its write waits for the next batch
+    second_batch = asyncio.create_task(store.write(lambda conn: time.sleep(0.3)))  # same batch, after it
+    await asyncio.sleep(0.25)  # that batch is running: the reservation is written, not yet committed
+    reserving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reserving
+    await asyncio.gather(first_batch, second_batch)
+    for _ in range(100):
+        if (await store.usage(ALICE.key, now=now)).day_credits == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert (await store.usage(ALICE.key, now=now)).day_credits == 0
