@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -27,6 +27,7 @@ from bot.store.base import (
     Usage,
     UserPolicy,
 )
+from bot.store.postgres_batch import Batcher
 from bot.store.postgres_dsn import redact
 from bot.store.postgres_pool import ConnectionPool
 from bot.store.postgres_rows import (
@@ -34,6 +35,8 @@ from bot.store.postgres_rows import (
     ANCESTORS,
     FAIL_PENDING,
     FINISH_TURN,
+    GET_POLICIES,
+    GET_POLICY,
     INSERT_TURN,
     NEW_SESSION,
     PURGE,
@@ -43,6 +46,7 @@ from bot.store.postgres_rows import (
     TRY_LEASE,
     db_values,
     link_blobs,
+    policy,
     session_row,
     turn_row,
 )
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 
 # 64 concurrent ledger calls keep 16 connections busy: more only add Postgres backends competing for the CPUs.
 POOL_MIN, POOL_MAX = 1, 16
+# Ledger group commit: reservations (and settlements) waiting while this many batches run go out as the next one.
+BATCHES_IN_FLIGHT, BATCH_MAX = 4, 64
 CLOSE_TIMEOUT = 10.0  # seconds a graceful pool close may wait for checked-out connections
 
 
@@ -99,6 +105,19 @@ class PostgresStore(Store):
         self._clock = clock
         self._ping_timeout = ping_timeout
         self._pool: ConnectionPool | None = None
+        self._reserves: Batcher[ledger.ReserveCall, Reservation | Refusal] = Batcher(
+            self._reserve_batch, self._reserve_one, max_batch=BATCH_MAX, max_in_flight=BATCHES_IN_FLIGHT
+        )
+        self._settles: Batcher[ledger.SettleCall, bool] = Batcher(
+            self._settle_batch, self._settle_one, max_batch=BATCH_MAX, max_in_flight=BATCHES_IN_FLIGHT
+        )
+        # The two reads before every reservation (Ledger.limits_for) share round trips the same way.
+        self._policies: Batcher[str, UserPolicy] = Batcher(
+            self._policy_batch, self._policy_one, max_batch=BATCH_MAX, max_in_flight=BATCHES_IN_FLIGHT
+        )
+        self._grants: Batcher[ledger.GrantedCall, tuple[int, int]] = Batcher(
+            self._granted_batch, self._granted_one, max_batch=BATCH_MAX, max_in_flight=BATCHES_IN_FLIGHT
+        )
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -277,8 +296,7 @@ class PostgresStore(Store):
         ttl: timedelta,
         owner: str,
     ) -> Reservation | Refusal:
-        return await ledger.reserve(
-            self._connected(),
+        call = ledger.reserve_call(
             user_key=user_key,
             workspace_id=workspace_id,
             credits=credits,
@@ -288,14 +306,27 @@ class PostgresStore(Store):
             ttl=ttl,
             owner=owner,
         )
+        return await self._reserves.submit(call)
 
     @override
     async def commit(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
-        return await ledger.settle(self._connected(), reservation_id, refund=False, usd=usd, now=now)
+        return await self._settles.submit(ledger.SettleCall(reservation_id, False, usd, utc(now)))
 
     @override
     async def refund(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
-        return await ledger.settle(self._connected(), reservation_id, refund=True, usd=usd, now=now)
+        return await self._settles.submit(ledger.SettleCall(reservation_id, True, usd, utc(now)))
+
+    async def _reserve_one(self, call: ledger.ReserveCall) -> Reservation | Refusal:
+        return await ledger.reserve(self._connected(), call)
+
+    async def _reserve_batch(self, calls: Sequence[ledger.ReserveCall]) -> list[Reservation | Refusal]:
+        return await ledger.reserve_batch(self._connected(), calls)
+
+    async def _settle_one(self, call: ledger.SettleCall) -> bool:
+        return await ledger.settle(self._connected(), call)
+
+    async def _settle_batch(self, calls: Sequence[ledger.SettleCall]) -> list[bool]:
+        return await ledger.settle_batch(self._connected(), calls)
 
     @override
     async def reclaim(self, *, now: datetime, dead_owners: tuple[str, ...] = ()) -> int:
@@ -347,10 +378,14 @@ class PostgresStore(Store):
 
     @override
     async def get_policy(self, user_key: str) -> UserPolicy:
-        row = await self._fetchrow("SELECT * FROM user_policies WHERE user_key = $1", user_key)
-        if row is None:
-            return UserPolicy(user_key)
-        return UserPolicy(user_key, row["daily_credits"], row["monthly_credits"], row["exempt"], row["blocked"])
+        return await self._policies.submit(user_key)
+
+    async def _policy_one(self, user_key: str) -> UserPolicy:
+        return policy(user_key, await self._fetchrow(GET_POLICY, user_key))
+
+    async def _policy_batch(self, user_keys: Sequence[str]) -> list[UserPolicy]:
+        rows = await self._fetch(GET_POLICIES, list(user_keys))
+        return [policy(user_key, row) for user_key, row in zip(user_keys, rows, strict=True)]
 
     @override
     async def set_policy(self, policy: UserPolicy) -> None:
@@ -363,7 +398,13 @@ class PostgresStore(Store):
 
     @override
     async def granted(self, user_key: str, *, now: datetime) -> tuple[int, int]:
-        return await ledger.granted(self._connected(), user_key, now=now)
+        return await self._grants.submit(ledger.granted_call(user_key, now=now))
+
+    async def _granted_one(self, call: ledger.GrantedCall) -> tuple[int, int]:
+        return await ledger.granted(self._connected(), call)
+
+    async def _granted_batch(self, calls: Sequence[ledger.GrantedCall]) -> list[tuple[int, int]]:
+        return await ledger.granted_batch(self._connected(), calls)
 
     @override
     async def reset_usage(self, user_key: str, *, now: datetime) -> None:

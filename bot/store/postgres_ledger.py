@@ -14,7 +14,8 @@ Reserve, settle, reclaim and reset_usage can then never deadlock each other, acr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
@@ -34,12 +35,29 @@ _BIGINT_SAFE = 2**62
 
 RESERVE = "SELECT * FROM ledger_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 SETTLE = "SELECT ledger_settle($1, $2, $3, $4)"
+RESERVE_BATCH = (
+    "SELECT * FROM ledger_reserve_batch($1::text[], $2::text[], $3::text[], $4::integer[], $5::float8[],"
+    " $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[], $12::bigint[],"
+    " $13::float8[], $14::float8[], $15::float8[])"
+)
+SETTLE_BATCH = "SELECT * FROM ledger_settle_batch($1::text[], $2::boolean[], $3::float8[], $4::timestamptz[])"
 _BUMP = "SELECT ledger_bump($1::text[], $2::text[], $3::integer[], $4::float8[])"
 _LOCK = """
 SELECT scope, period FROM usage_shards
 WHERE shard = 0 AND (scope, period) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 ORDER BY scope COLLATE "C", period COLLATE "C"
 FOR UPDATE
+"""
+GRANTED = (
+    "SELECT COALESCE(SUM(credits) FILTER (WHERE day = $1), 0) AS day, COALESCE(SUM(credits), 0) AS month"
+    " FROM grants WHERE user_key = $2 AND month = $3"
+)
+GRANTED_BATCH = """
+SELECT COALESCE(SUM(g.credits) FILTER (WHERE g.day = i.day), 0) AS day, COALESCE(SUM(g.credits), 0) AS month
+FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS i(user_key, day, month, n)
+LEFT JOIN grants AS g ON g.user_key = i.user_key AND g.month = i.month
+GROUP BY i.n
+ORDER BY i.n
 """
 _HELD = "SELECT id, user_key, workspace_id, credits, usd, day, month FROM reservations WHERE state = 'held'"
 
@@ -53,8 +71,50 @@ def _columns(keys: Iterable[Counter]) -> tuple[list[str], list[str]]:
     return [scope for scope, _ in ordered], [period for _, period in ordered]
 
 
-async def reserve(
-    db: Queryable,
+@dataclass(frozen=True, slots=True)
+class ReserveCall:
+    """One reservation to check and hold: its id and periods are fixed before it is sent."""
+
+    reservation: Reservation
+    limits: Limits
+    owner: str
+    now: datetime
+
+    def args(self) -> tuple[object, ...]:
+        r, limits = self.reservation, self.limits
+        return (
+            r.id,
+            r.user_key,
+            r.workspace_id,
+            r.credits,
+            r.usd,
+            r.day,
+            r.month,
+            self.owner,
+            self.now,
+            r.expires_at,
+            _credit_limit(limits.daily_credits),
+            _credit_limit(limits.monthly_credits),
+            limits.user_monthly_usd,
+            limits.workspace_daily_usd,
+            limits.global_daily_usd,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SettleCall:
+    """Commit (refund False) or refund of one held reservation, usd being the actual cost."""
+
+    reservation_id: str
+    refund: bool
+    usd: float
+    now: datetime
+
+    def args(self) -> tuple[object, ...]:
+        return self.reservation_id, self.refund, self.usd, self.now
+
+
+def reserve_call(
     *,
     user_key: str,
     workspace_id: str,
@@ -64,50 +124,60 @@ async def reserve(
     now: datetime,
     ttl: timedelta,
     owner: str,
-) -> Reservation | Refusal:
-    """Check and hold in one statement (its own transaction, or the caller's when `db` is inside one)."""
+) -> ReserveCall:
     now = utc(now)
-    day, month = period_day(now), period_month(now)
     reservation = new_reservation(
-        user_key=user_key, workspace_id=workspace_id, credits=credits, usd=usd, day=day, month=month, now=now, ttl=ttl
-    )
-    row: Any = await db.fetchrow(
-        RESERVE,
-        reservation.id,
-        user_key,
-        workspace_id,
-        credits,
-        usd,
-        day,
-        month,
-        owner,
-        now,
-        reservation.expires_at,
-        _credit_limit(limits.daily_credits),
-        _credit_limit(limits.monthly_credits),
-        limits.user_monthly_usd,
-        limits.workspace_daily_usd,
-        limits.global_daily_usd,
-    )
-    if row["granted"]:
-        return reservation
-    refused = refusal(
-        limits,
+        user_key=user_key,
+        workspace_id=workspace_id,
         credits=credits,
         usd=usd,
+        day=period_day(now),
+        month=period_month(now),
+        now=now,
+        ttl=ttl,
+    )
+    return ReserveCall(reservation, limits, owner, now)
+
+
+def _outcome(call: ReserveCall, row: Any) -> Reservation | Refusal:
+    if row["granted"]:
+        return call.reservation
+    r = call.reservation
+    refused = refusal(
+        call.limits,
+        credits=r.credits,
+        usd=r.usd,
         user_day=(int(row["day_credits"]), 0.0),
         user_month=(int(row["month_credits"]), float(row["month_usd"])),
         workspace_day=(0, float(row["workspace_usd"])),
         global_day=(0, float(row["global_usd"])),
     )
     if refused is None:  # the SQL test and ledger_rules disagree: a bug, never a silent grant
-        raise RuntimeError(f"ledger_reserve refused {credits} credits / ${usd} that ledger_rules allows: {row!r}")
+        raise RuntimeError(f"ledger_reserve refused {r.credits} credits / ${r.usd} that ledger_rules allows: {row!r}")
     return refused
 
 
-async def settle(db: Queryable, reservation_id: str, *, refund: bool, usd: float, now: datetime) -> bool:
+async def reserve(db: Queryable, call: ReserveCall) -> Reservation | Refusal:
+    """Check and hold in one statement (its own transaction, or the caller's when `db` is inside one)."""
+    return _outcome(call, await db.fetchrow(RESERVE, *call.args()))
+
+
+async def reserve_batch(db: Queryable, calls: Sequence[ReserveCall]) -> list[Reservation | Refusal]:
+    """Several reservations in one statement, decided in order (each one sees those before it)."""
+    columns = list(zip(*(call.args() for call in calls), strict=True))
+    rows = await db.fetch(RESERVE_BATCH, *(list(column) for column in columns))
+    return [_outcome(call, row) for call, row in zip(calls, rows, strict=True)]
+
+
+async def settle(db: Queryable, call: SettleCall) -> bool:
     """Commit or refund a held reservation against the periods it was made in; False when it is not held."""
-    return bool(await db.fetchval(SETTLE, reservation_id, refund, usd, utc(now)))
+    return bool(await db.fetchval(SETTLE, *call.args()))
+
+
+async def settle_batch(db: Queryable, calls: Sequence[SettleCall]) -> list[bool]:
+    columns = list(zip(*(call.args() for call in calls), strict=True))
+    rows = await db.fetch(SETTLE_BATCH, *(list(column) for column in columns))
+    return [bool(row[0]) for row in rows]
 
 
 async def lock_counters(conn: asyncpg.Connection, keys: Iterable[Counter]) -> None:
@@ -173,16 +243,33 @@ async def grant(db: Queryable, user_key: str, *, credits: int, now: datetime, by
     )
 
 
-async def granted(db: Queryable, user_key: str, *, now: datetime) -> tuple[int, int]:
+@dataclass(frozen=True, slots=True)
+class GrantedCall:
+    """Credits granted to a user for one day and its month."""
+
+    user_key: str
+    day: str
+    month: str
+
+
+def granted_call(user_key: str, *, now: datetime) -> GrantedCall:
     now = utc(now)
-    row = await db.fetchrow(
-        "SELECT COALESCE(SUM(credits) FILTER (WHERE day = $1), 0) AS day, COALESCE(SUM(credits), 0) AS month"
-        " FROM grants WHERE user_key = $2 AND month = $3",
-        period_day(now),
-        user_key,
-        period_month(now),
-    )
+    return GrantedCall(user_key, period_day(now), period_month(now))
+
+
+async def granted(db: Queryable, call: GrantedCall) -> tuple[int, int]:
+    row = await db.fetchrow(GRANTED, call.day, call.user_key, call.month)
     return int(row["day"]), int(row["month"])
+
+
+async def granted_batch(db: Queryable, calls: Sequence[GrantedCall]) -> list[tuple[int, int]]:
+    rows = await db.fetch(
+        GRANTED_BATCH,
+        [call.user_key for call in calls],
+        [call.day for call in calls],
+        [call.month for call in calls],
+    )
+    return [(int(row["day"]), int(row["month"])) for row in rows]
 
 
 async def reset_usage(conn: asyncpg.Connection, user_key: str, *, now: datetime) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from bot.store.base import SessionRow, TurnRow
+from bot.store.base import SessionRow, TurnRow, UserPolicy
 from bot.store.postgres_schema import utc
 from bot.store.sqlite_rows import BLOB_REF, RESULT_COLUMNS, TURN_COLUMNS
 
@@ -71,11 +71,25 @@ INSERT INTO thread_leases (thread_key, owner, expires_at) VALUES ($1, $2, $3)
 ON CONFLICT (thread_key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
 WHERE thread_leases.owner = excluded.owner OR thread_leases.expires_at <= $4
 """
+GET_POLICY = "SELECT daily_credits, monthly_credits, exempt, blocked FROM user_policies WHERE user_key = $1"
+GET_POLICIES = """
+SELECT p.daily_credits, p.monthly_credits, p.exempt, p.blocked
+FROM unnest($1::text[]) WITH ORDINALITY AS i(user_key, n)
+LEFT JOIN user_policies AS p ON p.user_key = i.user_key
+ORDER BY i.n
+"""
 SET_POLICY = """
 INSERT INTO user_policies (user_key, daily_credits, monthly_credits, exempt, blocked) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (user_key) DO UPDATE SET daily_credits = excluded.daily_credits,
     monthly_credits = excluded.monthly_credits, exempt = excluded.exempt, blocked = excluded.blocked
 """
+
+
+def policy(user_key: str, row: asyncpg.Record | None) -> UserPolicy:
+    """The user's overrides; no row (or an all-NULL one from an outer join) means the defaults."""
+    if row is None or row["exempt"] is None:
+        return UserPolicy(user_key)
+    return UserPolicy(user_key, row["daily_credits"], row["monthly_credits"], row["exempt"], row["blocked"])
 
 
 def session_row(row: asyncpg.Record) -> SessionRow:

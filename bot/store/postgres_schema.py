@@ -287,6 +287,236 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         $$;
         """,
     ),
+    (
+        3,
+        "ledger batches: many reservations or settlements in one call and one transaction",
+        """
+        -- Concurrent calls share a round trip and a commit (bot/store/postgres_batch.py). A batch takes its locks
+        -- first, in the lock order of migration 2, then decides its calls one by one, in order, on running totals
+        -- (each call sees those before it, exactly as a run of ledger_reserve / ledger_settle calls would), and
+        -- writes once: a user row gets its final value, a shared counter one increment on this connection's shard.
+        -- Counter keys in the running-total arrays are scope || chr(31) || period.
+        CREATE FUNCTION ledger_reserve_batch(
+            p_ids text[], p_user_keys text[], p_workspace_ids text[], p_credits integer[], p_usd double precision[],
+            p_days text[], p_months text[], p_owners text[], p_nows timestamptz[], p_expires_at timestamptz[],
+            p_daily_credits bigint[], p_monthly_credits bigint[], p_user_monthly_usd double precision[],
+            p_workspace_daily_usd double precision[], p_global_daily_usd double precision[]
+        ) RETURNS TABLE (
+            granted boolean, day_credits bigint, month_credits bigint, month_usd double precision,
+            workspace_usd double precision, global_usd double precision
+        ) LANGUAGE plpgsql AS $$
+        DECLARE
+            my_shard constant smallint := 1 + pg_backend_pid() % 64;
+            sep constant text := chr(31);
+            keys text[];
+            scopes text[];
+            periods text[];
+            totals_credits bigint[];
+            totals_usd double precision[];
+            ok boolean[] := '{}';
+            d integer;
+            m integer;
+            w integer;
+            g integer;
+        BEGIN
+            -- Shard 0 of every checked counter: each user's two, and the budgeted shared ones.
+            WITH locked AS (
+                INSERT INTO usage_shards AS c (scope, period, shard)
+                SELECT k.scope, k.period, 0
+                FROM (
+                    SELECT DISTINCT r.scope, r.period
+                    FROM unnest(p_user_keys, p_workspace_ids, p_days, p_months, p_workspace_daily_usd,
+                        p_global_daily_usd) AS i(user_key, workspace_id, day, month, workspace_budget, global_budget)
+                    CROSS JOIN LATERAL (VALUES
+                        ('user:' || i.user_key, i.month, true),
+                        ('user:' || i.user_key, i.day, true),
+                        ('workspace:' || i.workspace_id, i.day, i.workspace_budget IS NOT NULL),
+                        ('global', i.day, i.global_budget IS NOT NULL)
+                    ) AS r(scope, period, needed)
+                    WHERE r.needed
+                ) AS k
+                ORDER BY k.scope COLLATE "C", k.period COLLATE "C"
+                ON CONFLICT (scope, period, shard) DO UPDATE SET credits = c.credits
+                RETURNING c.scope, c.period, c.credits, c.usd
+            )
+            SELECT array_agg(l.scope || sep || l.period), array_agg(l.scope), array_agg(l.period),
+                array_agg(l.credits::bigint), array_agg(l.usd)
+            INTO keys, scopes, periods, totals_credits, totals_usd
+            FROM locked AS l;
+            -- A budgeted shared counter counts every shard: read them now that its row 0 is ours.
+            SELECT array_agg(COALESCE(t.total, u.usd) ORDER BY u.n) INTO totals_usd
+            FROM unnest(scopes, periods, totals_usd) WITH ORDINALITY AS u(scope, period, usd, n)
+            LEFT JOIN LATERAL (
+                SELECT GREATEST(SUM(s.usd), 0) AS total FROM usage_shards AS s
+                WHERE s.scope = u.scope AND s.period = u.period
+            ) AS t ON u.scope NOT LIKE 'user:%';
+            FOR n IN 1 .. coalesce(cardinality(p_ids), 0) LOOP
+                d := array_position(keys, 'user:' || p_user_keys[n] || sep || p_days[n]);
+                m := array_position(keys, 'user:' || p_user_keys[n] || sep || p_months[n]);
+                w := array_position(keys, 'workspace:' || p_workspace_ids[n] || sep || p_days[n]);
+                g := array_position(keys, 'global' || sep || p_days[n]);
+                day_credits := totals_credits[d];
+                month_credits := totals_credits[m];
+                month_usd := totals_usd[m];
+                workspace_usd := COALESCE(totals_usd[w], 0);
+                global_usd := COALESCE(totals_usd[g], 0);
+                -- The same test as ledger_rules.refusal: refused when used + wanted > limit.
+                granted := NOT (
+                    COALESCE(day_credits + p_credits[n] > p_daily_credits[n], false)
+                    OR COALESCE(month_credits + p_credits[n] > p_monthly_credits[n], false)
+                    OR COALESCE(month_usd + p_usd[n] > p_user_monthly_usd[n], false)
+                    OR COALESCE(workspace_usd + p_usd[n] > p_workspace_daily_usd[n], false)
+                    OR COALESCE(global_usd + p_usd[n] > p_global_daily_usd[n], false)
+                );
+                IF granted THEN
+                    totals_credits[d] := totals_credits[d] + p_credits[n];
+                    totals_credits[m] := totals_credits[m] + p_credits[n];
+                    totals_usd[d] := totals_usd[d] + p_usd[n];
+                    totals_usd[m] := totals_usd[m] + p_usd[n];
+                    IF w IS NOT NULL THEN
+                        totals_usd[w] := totals_usd[w] + p_usd[n];
+                    END IF;
+                    IF g IS NOT NULL THEN
+                        totals_usd[g] := totals_usd[g] + p_usd[n];
+                    END IF;
+                END IF;
+                ok := ok || granted;
+                RETURN NEXT;
+            END LOOP;
+            INSERT INTO reservations
+                (id, user_key, workspace_id, credits, usd, day, month, state, owner, created_at, expires_at)
+            SELECT i.id, i.user_key, i.workspace_id, i.credits, i.usd, i.day, i.month, 'held', i.owner, i.now,
+                i.expires_at
+            FROM unnest(p_ids, p_user_keys, p_workspace_ids, p_credits, p_usd, p_days, p_months, p_owners, p_nows,
+                p_expires_at, ok) AS i(id, user_key, workspace_id, credits, usd, day, month, owner, now, expires_at, ok)
+            WHERE i.ok;
+            UPDATE usage_shards AS s SET credits = t.credits, usd = t.usd
+            FROM unnest(scopes, periods, totals_credits, totals_usd) AS t(scope, period, credits, usd)
+            WHERE t.scope LIKE 'user:%' AND s.scope = t.scope AND s.period = t.period AND s.shard = 0
+                AND (s.credits <> t.credits OR s.usd <> t.usd);
+            INSERT INTO usage_shards AS c (scope, period, shard, credits, usd)
+            SELECT k.scope, k.period, my_shard, SUM(k.credits), SUM(k.usd)
+            FROM (
+                SELECT r.scope, i.day AS period, i.credits, i.usd
+                FROM unnest(p_workspace_ids, p_days, p_credits, p_usd, ok) AS i(workspace_id, day, credits, usd, ok)
+                CROSS JOIN LATERAL (VALUES ('workspace:' || i.workspace_id), ('global')) AS r(scope)
+                WHERE i.ok
+            ) AS k
+            GROUP BY k.scope, k.period
+            ORDER BY k.scope COLLATE "C", k.period COLLATE "C"
+            ON CONFLICT (scope, period, shard) DO UPDATE SET credits = c.credits + excluded.credits,
+                usd = c.usd + excluded.usd;
+        END
+        $$;
+
+        CREATE FUNCTION ledger_settle_batch(
+            p_ids text[], p_refunds boolean[], p_usd double precision[], p_nows timestamptz[]
+        ) RETURNS SETOF boolean LANGUAGE plpgsql AS $$
+        DECLARE
+            my_shard constant smallint := 1 + pg_backend_pid() % 64;
+            sep constant text := chr(31);
+            held_ids text[];
+            held_users text[];
+            held_workspaces text[];
+            held_credits integer[];
+            held_usd double precision[];
+            held_days text[];
+            held_months text[];
+            done boolean[];
+            settled boolean[] := '{}';
+            moved_credits integer[] := '{}';
+            moved_usd double precision[] := '{}';
+            at integer[] := '{}';
+            keys text[];
+            scopes text[];
+            periods text[];
+            totals_credits bigint[];
+            totals_usd double precision[];
+            h integer;
+            d integer;
+            m integer;
+        BEGIN
+            PERFORM FROM reservations WHERE id = ANY(p_ids) AND state = 'held' ORDER BY id FOR UPDATE;
+            SELECT array_agg(r.id), array_agg(r.user_key), array_agg(r.workspace_id), array_agg(r.credits),
+                array_agg(r.usd), array_agg(r.day), array_agg(r.month)
+            INTO held_ids, held_users, held_workspaces, held_credits, held_usd, held_days, held_months
+            FROM reservations AS r WHERE r.id = ANY(p_ids) AND r.state = 'held';
+            done := array_fill(false, ARRAY[coalesce(cardinality(held_ids), 0)]);
+            -- Which calls settle (the first one per held reservation) and what they move.
+            FOR n IN 1 .. coalesce(cardinality(p_ids), 0) LOOP
+                h := array_position(held_ids, p_ids[n]);
+                IF h IS NULL OR done[h] THEN
+                    settled := settled || false;
+                    at := at || 0;
+                    moved_credits := moved_credits || 0;
+                    moved_usd := moved_usd || 0.0::double precision;
+                ELSE
+                    done[h] := true;
+                    settled := settled || true;
+                    at := at || h;
+                    moved_credits := moved_credits || CASE WHEN p_refunds[n] THEN -held_credits[h] ELSE 0 END;
+                    moved_usd := moved_usd || (p_usd[n] - held_usd[h]);
+                END IF;
+            END LOOP;
+            UPDATE reservations AS r
+            SET state = CASE WHEN c.refund THEN 'refunded' ELSE 'committed' END, actual_usd = c.usd,
+                settled_at = c.now
+            FROM unnest(p_ids, p_refunds, p_usd, p_nows, settled) AS c(id, refund, usd, now, settled)
+            WHERE c.settled AND r.id = c.id;
+            -- The users' rows of the calls that move anything, locked in order; their values are the totals.
+            WITH locked AS (
+                INSERT INTO usage_shards AS c (scope, period, shard)
+                SELECT k.scope, k.period, 0
+                FROM (
+                    SELECT DISTINCT r.scope, r.period
+                    FROM unnest(at, moved_credits, moved_usd) AS i(h, credits, usd)
+                    CROSS JOIN LATERAL (VALUES
+                        ('user:' || held_users[i.h], held_months[i.h]),
+                        ('user:' || held_users[i.h], held_days[i.h])
+                    ) AS r(scope, period)
+                    WHERE i.h > 0 AND (i.credits <> 0 OR i.usd <> 0)
+                ) AS k
+                ORDER BY k.scope COLLATE "C", k.period COLLATE "C"
+                ON CONFLICT (scope, period, shard) DO UPDATE SET credits = c.credits
+                RETURNING c.scope, c.period, c.credits, c.usd
+            )
+            SELECT array_agg(l.scope || sep || l.period), array_agg(l.scope), array_agg(l.period),
+                array_agg(l.credits::bigint), array_agg(l.usd)
+            INTO keys, scopes, periods, totals_credits, totals_usd
+            FROM locked AS l;
+            -- In call order, as separate calls would: a user's counters never go below zero.
+            FOR n IN 1 .. coalesce(cardinality(p_ids), 0) LOOP
+                IF settled[n] AND (moved_credits[n] <> 0 OR moved_usd[n] <> 0) THEN
+                    h := at[n];
+                    d := array_position(keys, 'user:' || held_users[h] || sep || held_days[h]);
+                    m := array_position(keys, 'user:' || held_users[h] || sep || held_months[h]);
+                    totals_credits[d] := GREATEST(totals_credits[d] + moved_credits[n], 0);
+                    totals_credits[m] := GREATEST(totals_credits[m] + moved_credits[n], 0);
+                    totals_usd[d] := GREATEST(totals_usd[d] + moved_usd[n], 0.0);
+                    totals_usd[m] := GREATEST(totals_usd[m] + moved_usd[n], 0.0);
+                END IF;
+            END LOOP;
+            UPDATE usage_shards AS s SET credits = t.credits, usd = t.usd
+            FROM unnest(scopes, periods, totals_credits, totals_usd) AS t(scope, period, credits, usd)
+            WHERE s.scope = t.scope AND s.period = t.period AND s.shard = 0
+                AND (s.credits <> t.credits OR s.usd <> t.usd);
+            INSERT INTO usage_shards AS c (scope, period, shard, credits, usd)
+            SELECT k.scope, k.period, my_shard, SUM(k.credits), SUM(k.usd)
+            FROM (
+                SELECT r.scope, held_days[i.h] AS period, i.credits, i.usd
+                FROM unnest(at, moved_credits, moved_usd) AS i(h, credits, usd)
+                CROSS JOIN LATERAL (VALUES ('workspace:' || held_workspaces[i.h]), ('global')) AS r(scope)
+                WHERE i.h > 0 AND (i.credits <> 0 OR i.usd <> 0)
+            ) AS k
+            GROUP BY k.scope, k.period
+            ORDER BY k.scope COLLATE "C", k.period COLLATE "C"
+            ON CONFLICT (scope, period, shard) DO UPDATE SET credits = c.credits + excluded.credits,
+                usd = c.usd + excluded.usd;
+            RETURN QUERY SELECT unnest(settled);
+        END
+        $$;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
