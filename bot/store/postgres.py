@@ -1,4 +1,8 @@
-"""The Postgres store: an asyncpg pool, one transaction per operation, row locks for every read-then-write."""
+"""The Postgres store: asyncpg connections, one transaction per operation, row locks for every read-then-write.
+
+The ledger's calls (and the policy and grant reads that precede a reservation) are group-committed: concurrent
+calls of one kind share a round trip and a transaction (postgres_batch.py, migration 3).
+"""
 
 from __future__ import annotations
 
@@ -78,7 +82,7 @@ def _count(status: str) -> int:
 
 
 class PostgresStore(Store):
-    """`Store` on PostgreSQL through an asyncpg pool, for any number of bot processes on one database.
+    """`Store` on PostgreSQL through a pool of asyncpg connections, for any number of bot processes on one database.
 
     Every read-then-write runs in one transaction that locks what it reads (`FOR UPDATE`, `ON CONFLICT`), so
     limits, sessions, leases and event claims hold across processes. Blobs are stored as bytea: every replica

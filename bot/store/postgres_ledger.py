@@ -6,10 +6,13 @@ makes them (1-64), so the many reservations no budget checks don't queue on one 
 reservation locks that counter's shard-0 row and adds up every shard after the lock is its: reservations checked
 against one limit take turns, and each sees all the others committed before it (no overspend, across processes).
 
-The hot operations are plpgsql functions of migration 2 (`ledger_reserve`, `ledger_settle`): one round trip and
-one implicit transaction each. Every transaction takes its row locks in one global order: reservation rows, then
-shard-0 counter rows by (scope, period), then the other shards by (scope, period, shard), under the "C" collation.
-Reserve, settle, reclaim and reset_usage can then never deadlock each other, across any number of processes.
+The hot operations are plpgsql functions: `ledger_reserve` and `ledger_settle` (migration 2) do one call in one
+round trip and one implicit transaction; their `_batch` versions (migration 3) do many concurrent calls in one,
+deciding them in order exactly as the single functions would one after another.
+
+Every transaction takes its row locks in one global order: reservation rows, then shard-0 counter rows by
+(scope, period), then the other shards by (scope, period, shard), under the "C" collation. Reserve, settle,
+reclaim and reset_usage, single or batched, can then never deadlock each other, across any number of processes.
 """
 
 from __future__ import annotations
