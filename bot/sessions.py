@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.gemini.parts import Content, Part, b64decode_any, b64encode
+from bot.gemini.parts import Content, Part, b64_length, b64decode_any, b64encode
 from bot.store.base import Store, TurnRow
 
 _BLOB_REF = re.compile(r'"blob":"([0-9a-f]{64})"')
@@ -76,9 +76,9 @@ def wire_size(content: Content) -> int:
     for part in content.parts:
         size += 40 + len((part.text or "").encode())
         if part.data is not None:
-            size += 4 * -(-len(part.data) // 3) + len(part.mime_type or "")
+            size += b64_length(len(part.data)) + len(part.mime_type or "")
         if part.signature is not None:
-            size += 4 * -(-len(part.signature) // 3) + 20
+            size += b64_length(len(part.signature)) + 20
     return size
 
 

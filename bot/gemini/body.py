@@ -15,6 +15,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from bot.gemini.parts import b64_length
+
 SLICE = 3 * 64 * 1024  # raw bytes per piece: a multiple of 3, so the pieces join into one valid base64 text
 
 
@@ -42,7 +44,7 @@ class StreamedBody:
     @property
     def length(self) -> int:
         """Content-Length of the whole body."""
-        return sum(map(len, self._frame)) + sum(4 * -(-len(image) // 3) for image in self._images)
+        return sum(map(len, self._frame)) + sum(b64_length(len(image)) for image in self._images)
 
     def __iter__(self) -> Iterator[bytes]:
         for frame, image in zip(self._frame, self._images, strict=False):

@@ -31,6 +31,11 @@ def b64decode_any(value: str) -> bytes:
         raise ValueError("invalid base64") from exc
 
 
+def b64_length(size: int) -> int:
+    """Length of the padded base64 text of `size` bytes."""
+    return 4 * -(-size // 3)
+
+
 def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 

@@ -95,10 +95,6 @@ class ImageRequest:
         """The JSON body, its images encoded as it is sent."""
         return StreamedBody(self.to_wire)
 
-    def encode(self) -> bytes:
-        """The whole JSON body at once (tests and measurements; the client streams `body()`)."""
-        return bytes(self.body())
-
 
 _LEVELS = ("minimal", "high")
 
