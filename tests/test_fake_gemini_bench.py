@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import httpx
 from google import genai
@@ -36,3 +37,29 @@ async def test_bench_mode_serves_realistic_unique_pngs() -> None:
                 json={"contents": [{"role": "user", "parts": [{"text": "a fox"}]}]},
             )
         assert raw.status_code == 200 and float(raw.headers["x-fake-server-seconds"]) < 5
+
+
+async def test_the_answer_is_made_during_the_latency_not_after_it() -> None:
+    # The first 1K answer renders the pool (about a second of work): it must overlap the latency, else a burst
+    # measures the fake's own queue. Errors keep the latency too.
+    async with FakeGemini(bench=True, latency=1.0) as fake, httpx.AsyncClient(timeout=30) as http:
+        url = f"{fake.base_url}/v1beta/models/{FLASH}:generateContent"
+        started = time.monotonic()
+        raw = await http.post(url, headers={"x-goog-api-key": fake.api_key}, json=_PROMPT)
+        elapsed = time.monotonic() - started
+        worked = float(raw.headers["x-fake-server-seconds"])
+        assert raw.status_code == 200 and worked > 0.3
+        assert fake.latency <= elapsed < max(fake.latency, worked) + 0.3
+
+        started = time.monotonic()
+        refused = await http.post(url, headers={"x-goog-api-key": "wrong"}, json=_PROMPT)
+        assert refused.status_code == 400 and time.monotonic() - started >= fake.latency
+
+        sdk = genai.Client(api_key=fake.api_key, http_options=types.HttpOptions(base_url=fake.base_url))
+        started = time.monotonic()
+        chunks = [c async for c in await sdk.aio.models.generate_content_stream(model=FLASH, contents="a fox")]
+        assert any(p.inline_data for c in chunks for p in c.candidates[0].content.parts)
+        assert time.monotonic() - started >= fake.latency  # a stream's first byte waits too
+
+
+_PROMPT = {"contents": [{"role": "user", "parts": [{"text": "a fox"}]}]}

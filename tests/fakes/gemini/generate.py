@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from .jsonbytes import Base64Text
 from .models import ModelSpec
 from .render import Picture, render_png
 from .request import ImageRequest
@@ -21,7 +22,7 @@ async def generate(
     book: SignatureBook,
     input_sizes: list[tuple[int, int] | None],
     noise: bool,
-    render: Callable[[Picture], bytes] = render_png,
+    render: Callable[[Picture], bytes | Base64Text] = render_png,
 ) -> Outcome:
     size = req.image_size or spec.default_size
     aspect = req.aspect_ratio or _aspect_from_inputs(input_sizes, spec)
@@ -61,5 +62,7 @@ def _aspect_from_inputs(input_sizes: list[tuple[int, int] | None], spec: ModelSp
     return spec.nearest_aspect_ratio(w, h)
 
 
-def _render_parts(pictures: list[tuple[Picture, bool]], render: Callable[[Picture], bytes]) -> list[dict[str, Any]]:
+def _render_parts(
+    pictures: list[tuple[Picture, bool]], render: Callable[[Picture], bytes | Base64Text]
+) -> list[dict[str, Any]]:
     return [image_part(render(picture), thought=thought) for picture, thought in pictures]

@@ -8,7 +8,10 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+import pybase64
+
 from .faults import IMAGE_BLOCKS, Fault
+from .jsonbytes import Base64Text
 from .models import ModelSpec
 from .request import ImageRequest
 
@@ -50,8 +53,9 @@ def caption(req: ImageRequest) -> str:
     return f"Here is your image for turn {req.turn}: {req.prompt[:120]}"
 
 
-def image_part(png: bytes, *, thought: bool = False) -> dict[str, Any]:
-    part: dict[str, Any] = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode("ascii")}}
+def image_part(png: bytes | Base64Text, *, thought: bool = False) -> dict[str, Any]:
+    data = png if isinstance(png, Base64Text) else Base64Text(pybase64.b64encode(png).decode("ascii"))
+    part: dict[str, Any] = {"inlineData": {"mimeType": "image/png", "data": data}}
     if thought:
         part["thought"] = True
     return part

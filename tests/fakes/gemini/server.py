@@ -20,6 +20,7 @@ from .bench import PhotoPool, probe_headers
 from .errors import UNREGISTERED_CALLER, ApiError, api_key_invalid, invalid, model_not_found
 from .faults import INTERNAL_MESSAGE, Fault, check_duration, fault_in_prompt, http_error
 from .generate import generate
+from .jsonbytes import dumps
 from .models import DEFAULT_MODELS, ModelSpec
 from .render import render_png
 from .request import ImageRequest, to_request
@@ -50,6 +51,9 @@ class RecordedRequest:
     status: int = 0
 
 
+_ANSWER_AT = web.RequestKey("answer_at", float)  # when a generate call's answer is due (time.monotonic())
+
+
 class _Disconnect(Exception):
     """Close the connection without an HTTP response."""
 
@@ -59,7 +63,8 @@ class FakeGemini:
 
     Args:
         api_key: the only key accepted (`x-goog-api-key` header or `?key=`).
-        latency: seconds to wait before answering each generate call (settable at runtime).
+        latency: seconds from a generate call's arrival to its answer (settable at runtime); the answer is made
+            meanwhile, so the fake's own work adds nothing unless it takes longer than this.
         enforce_signatures: False mimics Vertex AI, which does not validate thought signatures.
         models: URL model id → ModelSpec; aliases map to the same spec.
         noise: fill images with random pixels so PNGs are large (upload-limit tests).
@@ -160,23 +165,39 @@ class FakeGemini:
         generate_match = _GENERATE.fullmatch(request.path)
         if generate_match and request.method == "POST":
             record.model = generate_match["name"].split("/", 1)[1]
-            if await self._wait(self.latency):
-                raise _Disconnect
-            self._authenticate(request)
-            spec = self.models.get(record.model) if generate_match["name"].startswith("models/") else None
-            if spec is None:
-                raise model_not_found(record.model)
-            stream = generate_match["method"] == "streamGenerateContent"
+            # The answer (or error) is worked out while the latency runs and leaves when it is over, as from a
+            # server farm: a burst of requests is never queued behind the fake's own work.
+            request[_ANSWER_AT] = time.monotonic() + self.latency
             started = time.perf_counter()
-            response = await self._generate(request, record.model, spec, raw, stream=stream)
+            try:
+                response = await self._generate_call(request, generate_match, record.model, raw)
+            except (ApiError, _Disconnect):
+                await self._hold(request)
+                raise
+            worked = time.perf_counter() - started
+            await self._hold(request)
             if self.bench:
-                response.headers["X-Fake-Server-Seconds"] = f"{time.perf_counter() - started:.6f}"
+                response.headers["X-Fake-Server-Seconds"] = f"{worked:.6f}"
             return response
         info_match = _MODEL_INFO.fullmatch(request.path)
         if info_match and request.method == "GET":
             self._authenticate(request)
             return await self._model_info(info_match["model"])
         raise ApiError(404, "Requested entity was not found.")
+
+    async def _hold(self, request: web.Request) -> None:
+        """Wait until the call's answer is due (streams call this before their first byte)."""
+        if await self._wait(request[_ANSWER_AT] - time.monotonic()):
+            raise _Disconnect
+
+    async def _generate_call(
+        self, request: web.Request, match: re.Match[str], model: str, raw: bytes
+    ) -> web.StreamResponse:
+        self._authenticate(request)
+        spec = self.models.get(model) if match["name"].startswith("models/") else None
+        if spec is None:
+            raise model_not_found(model)
+        return await self._generate(request, model, spec, raw, stream=match["method"] == "streamGenerateContent")
 
     def _too_large(self) -> ApiError:
         return invalid(f"Request payload size exceeds the limit: {self.max_request_bytes} bytes.")
@@ -229,7 +250,7 @@ class FakeGemini:
         if fault is Fault.MALFORMED_JSON:
             # A body cut off mid-string, as when a proxy truncates the answer.
             if stream and request.query.get("alt") == "sse":
-                return await _sse(request, [b"data: " + _TRUNCATED + b"\r\n\r\n"])
+                return await self._sse(request, [b"data: " + _TRUNCATED + b"\r\n\r\n"])
             return web.Response(body=_TRUNCATED, headers={"Content-Type": JSON_TYPE})
         raise http_error(fault, model=model, retry_delay=retry_delay)
 
@@ -255,7 +276,16 @@ class FakeGemini:
         if request.query.get("alt") != "sse":
             return await _json(chunks)
         events = await asyncio.to_thread(_encode_events, chunks)
-        return await _sse(request, events)
+        return await self._sse(request, events)
+
+    async def _sse(self, request: web.Request, events: list[bytes]) -> web.StreamResponse:
+        await self._hold(request)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for event in events:
+            await response.write(event)
+        await response.write_eof()
+        return response
 
     async def _model_info(self, model: str | None) -> web.Response:
         if model is None:
@@ -304,22 +334,13 @@ def _json_or_none(raw: bytes) -> Any:
 
 
 async def _json(obj: Any, *, status: int = 200) -> web.Response:
-    data = await asyncio.to_thread(lambda: json.dumps(obj, indent=2).encode())
+    data = await asyncio.to_thread(lambda: dumps(obj, indent=2))
     return web.Response(body=data, status=status, headers={"Content-Type": JSON_TYPE})
 
 
 def _encode_events(chunks: list[dict[str, Any]]) -> list[bytes]:
     # Google frames SSE with CRLF; the SDK spots a mid-stream error by the prefix '{"error":' (§5.6).
-    return [b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\r\n\r\n" for c in chunks]
-
-
-async def _sse(request: web.Request, events: list[bytes]) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    for event in events:
-        await response.write(event)
-    await response.write_eof()
-    return response
+    return [b"data: " + dumps(c, separators=(",", ":")) + b"\r\n\r\n" for c in chunks]
 
 
 def _reset(request: web.Request) -> None:

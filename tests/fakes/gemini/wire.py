@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pybase64
+
 from .errors import ApiError, field_violation
 
 _TYPE_PREFIX = "type.googleapis.com/google.ai.generativelanguage.v1beta."
@@ -128,6 +130,10 @@ def camel(snake: str) -> str:
 
 def decode_base64(text: str) -> bytes:
     """Standard or URL-safe alphabet, padded or not (proto3 JSON `bytes`)."""
+    try:  # the common case, SIMD: standard alphabet, padded, nothing else (the rest takes the general path)
+        return pybase64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error, or a non-ASCII character
+        pass
     unpadded = text.strip().rstrip("=").replace("-", "+").replace("_", "/")
     if not _B64.fullmatch(unpadded) or len(unpadded) % 4 == 1:
         raise ValueError(text)
