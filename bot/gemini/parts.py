@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import pybase64
 
 Role = Literal["user", "model"]
 
@@ -18,8 +19,14 @@ _URL_SAFE = str.maketrans("-_", "+/")
 def b64decode_any(value: str) -> bytes:
     """Decode standard or URL-safe base64, padded or not (proto3 JSON accepts all four).
 
-    Images are megabytes of base64: the common case (standard, padded) is decoded with no intermediate copy.
+    Images are megabytes of base64: the common case (standard, padded) goes to pybase64's SIMD decoder (~45×
+    faster than binascii, which held the GIL ~6 ms per 2 MB image), with no intermediate copy. What it refuses
+    takes the general path below, which accepts a superset with identical results (tests/gemini/test_parts.py).
     """
+    try:
+        return pybase64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     if "-" in value or "_" in value:
         value = value.translate(_URL_SAFE)
     if len(value) % 4:
@@ -27,7 +34,7 @@ def b64decode_any(value: str) -> bytes:
         value += "=" * (-len(value) % 4)
     try:
         return binascii.a2b_base64(value, strict_mode=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or a non-ASCII character
         raise ValueError("invalid base64") from exc
 
 
@@ -36,8 +43,8 @@ def b64_length(size: int) -> int:
     return 4 * -(-size // 3)
 
 
-def b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+def b64encode(data: bytes | memoryview) -> str:
+    return pybase64.b64encode(data).decode("ascii")
 
 
 def _field(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
