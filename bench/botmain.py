@@ -1,49 +1,79 @@
-"""`bananabot run` with timers (`python -m bench.botmain`): loop lag, store-lock waits and command handler times.
+"""`bananabot run` with timers (`python -m bench.botmain`): loop lag, turn stages and command handler times.
 
 The bench starts the bot this way unless --plain: the samples (time.monotonic(), the clock the bench's loop uses
 too) are written as JSON to $BENCH_BOT_STATS when the process exits, and the bench keeps those inside a burst.
+Every sample is (started, seconds); the wrappers sit around bot functions at run time, bot code is not changed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import json
 import os
 import sys
 import time
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import bot.cli
 import bot.dispatcher
+import bot.gemini.client
+import commands.imagine
 from bot.services import Services
 
-SAMPLES: dict[str, list[tuple[float, float]]] = {"loop_lag": [], "store_lock_wait": [], "store_lock_hold": []}
-HANDLERS: dict[str, list[tuple[float, float]]] = {}
+SAMPLES: dict[str, list[tuple[float, float]]] = {}
 
 
-class TimedLock(asyncio.Lock):
-    """The SQLite store's lock, recording how long each acquisition waited and how long it was then held."""
+def record(name: str, started: float) -> None:
+    SAMPLES.setdefault(name, []).append((started, time.monotonic() - started))
 
-    _held_since = 0.0
 
-    async def acquire(self) -> Literal[True]:
+def timed(name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
-        acquired = await super().acquire()
-        self._held_since = time.monotonic()
-        SAMPLES["store_lock_wait"].append((started, self._held_since - started))
-        return acquired
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            record(name, started)
 
-    def release(self) -> None:
-        SAMPLES["store_lock_hold"].append((self._held_since, time.monotonic() - self._held_since))
-        super().release()
+    return wrapper
+
+
+def timed_sync(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            record(name, started)
+
+    return wrapper
 
 
 async def _lag() -> None:
     while True:
         before = time.monotonic()
         await asyncio.sleep(0.01)
-        SAMPLES["loop_lag"].append((before, max(0.0, time.monotonic() - before - 0.01)))
+        SAMPLES.setdefault("loop_lag", []).append((before, max(0.0, time.monotonic() - before - 0.01)))
+
+
+def _wrap(owner: Any, name: str, label: str) -> None:
+    original = getattr(owner, name)
+    setattr(owner, name, (timed if asyncio.iscoroutinefunction(original) else timed_sync)(label, original))
+
+
+def _instrument(services: Services) -> None:
+    """Turn stages: the model call, its HTTP exchange up to the answer's headers, ledger and store writes."""
+    _wrap(services.gemini, "generate", "stage:model call")
+    for http in services.gemini._pool._clients:
+        _wrap(http, "send", "stage:request sent → answer headers")
+    _wrap(services.ledger, "reserve", "stage:ledger reserve")
+    if hasattr(services.store, "write"):
+        _wrap(services.store, "write", "stage:store write (queue + run)")
 
 
 def install() -> None:
@@ -53,8 +83,7 @@ def install() -> None:
 
     async def build_services(*args: Any, **kwargs: Any) -> Services:
         services = await build(*args, **kwargs)
-        if isinstance(getattr(services.store, "_lock", None), asyncio.Lock):
-            services.store._lock = TimedLock()  # type: ignore[attr-defined]
+        _instrument(services)
         background.add(asyncio.get_running_loop().create_task(_lag()))
         return services
 
@@ -63,10 +92,14 @@ def install() -> None:
         try:
             return await call(command, inv, services)
         finally:
-            HANDLERS.setdefault(command.name, []).append((started, time.monotonic() - started))
+            record(f"handler:{command.name}", started)
 
     bot.cli.build_services = build_services  # type: ignore[attr-defined]
     bot.dispatcher._call = timed_call  # type: ignore[assignment]
+    for name, label in (("run_turns", "imagine turn (ledger to reply)"), ("read_references", "intake (references)"),
+                        ("session_of", "session (thread, lease)")):  # fmt: skip
+        _wrap(commands.imagine, name, f"stage:{label}")
+    _wrap(bot.gemini.client, "parse_response", "stage:answer parse (thread)")
     atexit.register(_dump)
 
 
@@ -74,14 +107,21 @@ def _dump() -> None:
     path = os.environ.get("BENCH_BOT_STATS")
     if path:
         with open(path, "w") as out:
-            json.dump({**SAMPLES, **{f"handler:{k}": v for k, v in HANDLERS.items()}}, out)
+            json.dump(SAMPLES, out)
 
 
 def window(path: str, start: float, end: float) -> dict[str, list[float]]:
-    """The samples of a stats file taken between `start` and `end` (time.monotonic())."""
+    """The samples of a stats file begun between `start` and `end` (time.monotonic())."""
     with open(path) as stats:
         raw: dict[str, list[list[float]]] = json.load(stats)
     return {name: [value for at, value in samples if start <= at <= end] for name, samples in raw.items()}
+
+
+def starts(path: str, name: str, start: float, end: float) -> list[float]:
+    """When each `name` sample began, in seconds after `start`."""
+    with open(path) as stats:
+        raw: dict[str, list[list[float]]] = json.load(stats)
+    return [at - start for at, _ in raw.get(name, []) if start <= at <= end]
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.botmain import window
+from bench.botmain import starts, window
 from bench.loop import LagMonitor, wait_until
 from bench.photos import unique_reference
 from bench.procs import BotProcess, FakeGeminiProcess
@@ -114,7 +114,11 @@ async def discord_burst(
         finally:
             await bot.stop()
         if bot.stats is not None and bot.stats.exists():
-            result.inside = {**window(str(bot.stats), *span), "span": [span[1] - span[0]]}
+            result.inside = {
+                **window(str(bot.stats), *span),
+                "span": [span[1] - span[0]],
+                "model call began (s into the burst)": starts(str(bot.stats), "stage:model call", *span),
+            }
     return result
 
 
@@ -164,5 +168,9 @@ async def slack_burst(
         finally:
             await bot.stop()
         if bot.stats is not None and bot.stats.exists():
-            result.inside = {**window(str(bot.stats), *span), "span": [span[1] - span[0]]}
+            result.inside = {
+                **window(str(bot.stats), *span),
+                "span": [span[1] - span[0]],
+                "model call began (s into the burst)": starts(str(bot.stats), "stage:model call", *span),
+            }
     return result

@@ -74,24 +74,14 @@ def _burst_rows(report: Report, b: Burst, plan: Plan) -> None:
 
 
 def _inside_rows(report: Report, head: str, inside: dict[str, list[float]]) -> None:
-    """What bench/botmain.py saw inside the bot during the burst: where a cheap command's time goes."""
-    for key, label in (
-        ("loop_lag", "bot event-loop lag (10 ms timer)"),
-        ("store_lock_wait", "bot SQLite-store lock wait"),
-        ("handler:quota", "bot /quota handler (store reads)"),
-    ):
-        samples = inside.get(key) or []
-        if samples:
-            spread = f"{ms(pct(samples, 50))} / {ms(pct(samples, 99))} / {ms(max(samples))} ({len(samples)} samples)"
-            report.add("2 loop", f"{head}: {label} p50/p99/max", spread)
-    holds, span = inside.get("store_lock_hold") or [], inside.get("span") or []
-    if holds and span:
-        busy = sum(holds) / span[0]
-        report.add(
-            "2 loop",
-            f"{head}: bot SQLite-store lock held",
-            f"{busy:.0%} of the burst, {ms(sum(holds) / len(holds))} per hold",
-        )
+    """What bench/botmain.py saw inside the bot during the burst: where a cheap command's and a turn's time goes."""
+    labels = {"loop_lag": "bot event-loop lag (10 ms timer)", "handler:quota": "bot /quota handler (store reads)"}
+    for key, samples in inside.items():
+        if key in labels or key.startswith("stage:") or key.endswith("(s into the burst)"):
+            label = labels.get(key) or "bot " + key.removeprefix("stage:")
+            if samples:
+                spread = f"{ms(pct(samples, 50))} / {ms(pct(samples, 99))} / {ms(max(samples))} ({len(samples)})"
+                report.add("2 loop" if key in labels else "1 stages", f"{head}: {label} p50/p99/max", spread)
 
 
 async def overhead_and_growth(report: Report, plan: Plan, workdir: Path, *, overhead: bool, growth: bool) -> None:
