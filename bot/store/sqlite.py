@@ -129,10 +129,11 @@ class SqliteStore(Store):
     def _lanes(self) -> tuple[Lane, ...]:
         return (self._writer, *(self._readers or ()))
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, size: int = 0) -> T:
         """`fn(conn)` on the writer connection inside a transaction: its result, or its exception with its changes
-        rolled back (and only its own: it may share the transaction with other writes)."""
-        return await self._writer.run(fn)
+        rolled back (and only its own: it may share the transaction with other writes). `size`: the bytes it
+        writes when that is a lot (images), so a group commit stays a few megabytes."""
+        return await self._writer.run(fn, size=size)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T], *, blob: bool = False) -> T:
         """`fn(conn)` on a read connection (`blob`: the one for image reads)."""
@@ -144,8 +145,8 @@ class SqliteStore(Store):
     async def _fetch(self, sql: str, params: Params = (), *, blob: bool = False) -> list[sqlite3.Row]:
         return await self.read(lambda conn: conn.execute(sql, params).fetchall(), blob=blob)
 
-    async def _write(self, sql: str, params: Params = ()) -> int:
-        return await self.write(lambda conn: int(conn.execute(sql, params).rowcount))
+    async def _write(self, sql: str, params: Params = (), *, size: int = 0) -> int:
+        return await self.write(lambda conn: int(conn.execute(sql, params).rowcount), size=size)
 
     @override
     async def schema_version(self) -> int:
@@ -260,6 +261,7 @@ class SqliteStore(Store):
             "INSERT INTO blobs (sha256, mime, size, data, touched_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at",
             (sha, mime, len(data), data, to_text(self._clock())),
+            size=len(data),
         )
         return sha
 

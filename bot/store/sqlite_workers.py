@@ -29,6 +29,8 @@ T = TypeVar("T")
 
 NOT_OPEN = "SqliteStore is not open: call `await store.open()` first"
 MAX_BATCH = 256  # jobs per batch: bounds how long one group holds SQLite's write lock
+MAX_BATCH_BYTES = 4 * 1024 * 1024  # declared bytes per batch (image blobs): a burst of uploads commits in steps,
+# so the first turns go on to the model while later images are still being written, instead of all at once
 
 
 @dataclass(eq=False, slots=True)
@@ -37,6 +39,7 @@ class Job:
 
     fn: Callable[[sqlite3.Connection], object]
     future: asyncio.Future[object]
+    size: int = 0  # bytes it writes, roughly (blobs): caps a batch at MAX_BATCH_BYTES
     abandoned: bool = False  # the waiter was cancelled: skipped if the thread has not started it
     result: object = None
     error: BaseException | None = None
@@ -97,15 +100,15 @@ class Lane:
             self._executor = self._conn = None
             executor.shutdown(wait=False)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """`fn(conn)` in the lane's next batch: its result, or its exception."""
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, size: int = 0) -> T:
+        """`fn(conn)` in the lane's next batch: its result, or its exception. `size`: bytes it writes (blobs)."""
         if not self.is_open:
             raise RuntimeError(NOT_OPEN)
-        return cast(T, await self._submit(fn))
+        return cast(T, await self._submit(fn, size))
 
-    async def _submit(self, fn: Callable[[sqlite3.Connection], object]) -> object:
+    async def _submit(self, fn: Callable[[sqlite3.Connection], object], size: int = 0) -> object:
         loop = asyncio.get_running_loop()
-        job = Job(fn, loop.create_future())
+        job = Job(fn, loop.create_future(), size)
         self._queue.append(job)
         if not self._busy:
             self._busy = True
@@ -119,7 +122,8 @@ class Lane:
     def _start(self) -> None:
         """On the event loop: send the queued jobs (waiters not cancelled) to the thread as one batch."""
         while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            cut = _batch_end(self._queue)
+            batch, self._queue = self._queue[:cut], self._queue[cut:]
             jobs = [job for job in batch if not job.future.done()]
             if not jobs:
                 continue
@@ -144,6 +148,17 @@ class Lane:
             else:
                 job.future.set_result(job.result)
         self._start()
+
+
+def _batch_end(queue: list[Job]) -> int:
+    """How many jobs from the head of the queue make the next batch: at least one, then up to MAX_BATCH jobs
+    while their declared bytes stay within MAX_BATCH_BYTES."""
+    total = queue[0].size
+    for end in range(1, min(len(queue), MAX_BATCH)):
+        total += queue[end].size
+        if total > MAX_BATCH_BYTES:
+            return end
+    return min(len(queue), MAX_BATCH)
 
 
 def _nothing(conn: sqlite3.Connection) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import Limits, Refusal, Reservation, SqliteStore
-from bot.store.sqlite_workers import Job, run_group
+from bot.store.sqlite_workers import MAX_BATCH_BYTES, Job, run_group
 from tests.store import NOW, USER, hold
 
 EVENTS = "SELECT event_id FROM seen_events ORDER BY event_id"
@@ -176,6 +176,28 @@ async def test_concurrent_writes_share_a_transaction_and_a_failure_stays_its_own
     assert results[0] == "a" and results[2] is True
     assert [str(r) for r in results[1::2]] == ["b failed", "d failed"]
     assert await stored_events(sqlite_store) == ["a", "c"]
+
+
+async def test_a_burst_of_images_commits_a_few_megabytes_at_a_time(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 12 images of 1.5 MB queued at once: one 18 MB transaction would hold every turn until the last image is
+    # written; in steps of at most MAX_BATCH_BYTES the first turns go on early. Small writes still group freely.
+    groups: list[int] = []
+
+    def counting_run_group(conn: sqlite3.Connection, jobs: list[Job]) -> None:
+        groups.append(len(jobs))
+        run_group(conn, jobs)
+
+    monkeypatch.setattr(sqlite_store._writer, "_run_batch", counting_run_group)
+    images = [bytes([i]) * 1_500_000 for i in range(12)]
+    keys = await asyncio.gather(*(sqlite_store.put_blob(image, "image/png") for image in images))
+    assert len(groups) >= 12 * 1_500_000 // MAX_BATCH_BYTES and max(groups) * 1_500_000 <= MAX_BATCH_BYTES
+    assert [await sqlite_store.get_blob(key) for key in keys] == [(image, "image/png") for image in images]
+
+    groups.clear()
+    await asyncio.gather(*(sqlite_store.claim_event(f"e{i}", now=NOW) for i in range(40)))
+    assert groups == [40]
 
 
 async def test_a_cancelled_waiter_whose_write_has_not_started_is_skipped(sqlite_store: SqliteStore) -> None:
