@@ -36,8 +36,9 @@ async def run(args: argparse.Namespace) -> Report:
     report.note(
         "bursts: `bananabot run` in its own process (RSS and CPU are that process's"
         + ("" if args.plain else "; started as `python -m bench.botmain` = `bananabot run` plus timers")
-        + f"); the fake Gemini (--bench, {plan.latency:g} s latency) in another; fake Discord/Slack and the load "
-        "driver in this one (its own loop lag is shown, so a slow fake would be visible)"
+        + f"); the fake Gemini (--bench, {plan.latency:g} s latency, each answer made during its latency) in "
+        "another; fake Discord/Slack and the load driver in this one (its own loop lag is shown, so a slow fake "
+        "would be visible)"
     )
     report.note(
         "burst settings: BANANABOT_MAX_CONCURRENT_CALLS=256, one user per turn (default credits and "
@@ -52,6 +53,11 @@ async def run(args: argparse.Namespace) -> Report:
         "model latency 0, overhead = INTERACTION_CREATE (or MESSAGE_CREATE) until the bot's upload of the result "
         "returned, minus the fake Gemini's own work (X-Fake-Server-Seconds); 'other' = Discord ack, thread, progress"
     )
+    if not args.plain:
+        report.note(
+            "stages: timers inside the bot during a burst (bench/botmain.py), p50/p99/max of each call's duration; "
+            "'model call began' is seconds after the burst was sent; store writes include their queue wait"
+        )
     report.note("ledger: one op = Ledger.reserve + Ledger.commit (the bot's path, policy and grant reads included)")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
