@@ -155,16 +155,22 @@ async def test_when_begin_fails_every_job_gets_the_error(conn: sqlite3.Connectio
 # Through the store
 
 
-async def test_concurrent_writes_share_a_transaction_and_a_failure_stays_its_own(
-    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    groups: list[int] = []
+@pytest.fixture
+def groups(sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each group the store's writer commits from now on."""
+    sizes: list[int] = []
 
     def counting_run_group(conn: sqlite3.Connection, jobs: list[Job]) -> None:
-        groups.append(len(jobs))
+        sizes.append(len(jobs))
         run_group(conn, jobs)
 
     monkeypatch.setattr(sqlite_store._writer, "_run_batch", counting_run_group)
+    return sizes
+
+
+async def test_concurrent_writes_share_a_transaction_and_a_failure_stays_its_own(
+    sqlite_store: SqliteStore, groups: list[int]
+) -> None:
     results = await asyncio.gather(
         sqlite_store.write(insert("a")),
         sqlite_store.write(insert_then_fail("b")),
@@ -179,17 +185,10 @@ async def test_concurrent_writes_share_a_transaction_and_a_failure_stays_its_own
 
 
 async def test_a_burst_of_images_commits_a_few_megabytes_at_a_time(
-    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: SqliteStore, groups: list[int]
 ) -> None:
     # 12 images of 1.5 MB queued at once: one 18 MB transaction would hold every turn until the last image is
     # written; in steps of at most MAX_BATCH_BYTES the first turns go on early. Small writes still group freely.
-    groups: list[int] = []
-
-    def counting_run_group(conn: sqlite3.Connection, jobs: list[Job]) -> None:
-        groups.append(len(jobs))
-        run_group(conn, jobs)
-
-    monkeypatch.setattr(sqlite_store._writer, "_run_batch", counting_run_group)
     images = [bytes([i]) * 1_500_000 for i in range(12)]
     keys = await asyncio.gather(*(sqlite_store.put_blob(image, "image/png") for image in images))
     assert len(groups) >= 12 * 1_500_000 // MAX_BATCH_BYTES and max(groups) * 1_500_000 <= MAX_BATCH_BYTES
@@ -301,16 +300,7 @@ async def test_close_lets_queued_writes_finish_then_refuses_new_ones(sqlite_stor
     assert len(await stored_events(sqlite_store)) == 20
 
 
-async def test_64_tasks_against_one_limit_get_exactly_the_limit(
-    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    groups: list[int] = []
-
-    def counting_run_group(conn: sqlite3.Connection, jobs: list[Job]) -> None:
-        groups.append(len(jobs))
-        run_group(conn, jobs)
-
-    monkeypatch.setattr(sqlite_store._writer, "_run_batch", counting_run_group)
+async def test_64_tasks_against_one_limit_get_exactly_the_limit(sqlite_store: SqliteStore, groups: list[int]) -> None:
     limits = Limits(daily_credits=150, monthly_credits=None)
     granted: list[Reservation] = []
 
