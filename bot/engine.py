@@ -138,6 +138,7 @@ async def _run_one(
                 image_size=plan.image_size,
                 request_json=await save_content(store, user),
                 created_at=services.now(),
+                owner=services.ledger.owner,
             )
         )
         async with services.model_slots:

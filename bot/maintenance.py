@@ -1,4 +1,4 @@
-"""Background upkeep while the bot runs: expired or orphaned reservations are refunded periodically."""
+"""Background upkeep while the bot runs: what expired or was orphaned by a dead process is reclaimed periodically."""
 
 from __future__ import annotations
 
@@ -15,11 +15,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def reclaim_once(services: Services) -> int:
-    """Refund held reservations that expired or whose process died; returns how many."""
-    owners = await services.store.held_owners()
-    dead = tuple(owner for owner in owners if owner_is_dead(owner, me=services.ledger.owner))
-    return await services.store.reclaim(now=services.now(), dead_owners=dead)
+async def dead_owners(services: Services) -> tuple[str, ...]:
+    """Owners of held reservations or pending turns whose process no longer runs (see `owner_is_dead`)."""
+    owners = {*await services.store.held_owners(), *await services.store.pending_turn_owners()}
+    return tuple(sorted(owner for owner in owners if owner_is_dead(owner, me=services.ledger.owner)))
+
+
+async def reclaim_once(services: Services, *, ownerless_turns: bool = False) -> int:
+    """Refund held reservations that expired or whose process died, and fail the pending turns of dead processes.
+
+    Turns of live processes (other replicas on the same database) are left running. `ownerless_turns` also fails
+    the pending turns stored before turns recorded their owner; only at startup, since during a rolling upgrade a
+    replica still on the old version writes such turns and is running them. Returns how many reservations were
+    refunded.
+    """
+    dead = await dead_owners(services)
+    now = services.now()
+    refunded = await services.store.reclaim(now=now, dead_owners=dead)
+    if dead or ownerless_turns:
+        failed = await services.store.fail_pending_turns(
+            dead_owners=dead, before=now, now=now, ownerless=ownerless_turns
+        )
+        if failed:
+            log.info("failed %d turn(s) left pending by stopped processes", failed)
+    return refunded
 
 
 async def heartbeat(services: Services) -> int:

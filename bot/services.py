@@ -119,9 +119,11 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
 
 
 async def recover(services: Services) -> None:
-    """Refund reservations that expired and fail turns left pending by a process that died mid-turn."""
-    now = services.now()
-    reclaimed = await reclaim_once(services)
+    """Refund reservations that expired and fail turns left pending by processes that died mid-turn.
+
+    Only dead processes' turns: other replicas sharing the database keep theirs running. None of the turns can be
+    ours, since our owner id is new (it has a random part).
+    """
+    reclaimed = await reclaim_once(services, ownerless_turns=True)
     if reclaimed:
         log.info("refunded %d reservation(s) left by stopped processes or expired", reclaimed)
-    await services.store.fail_pending_turns(before=now, now=now)

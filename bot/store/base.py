@@ -52,6 +52,7 @@ class TurnRow:
     cost_usd: float = 0.0
     credits: int = 0
     finished_at: datetime | None = None
+    owner: str | None = None  # the process running it (Ledger.owner); None for turns stored before it was recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +162,17 @@ class Store(Protocol):
     async def root_of(self, turn_id: str) -> TurnRow | None:
         """The first turn of the turn's branch (the one with no parent)."""
 
-    async def fail_pending_turns(self, *, before: datetime, now: datetime) -> int:
-        """Mark turns still pending since before `before` as failed ("interrupted"); returns how many."""
+    async def fail_pending_turns(
+        self, *, dead_owners: tuple[str, ...], before: datetime, now: datetime, ownerless: bool = False
+    ) -> int:
+        """Mark turns of `dead_owners` still pending since before `before` as failed ("interrupted").
+
+        Only those owners' turns: a turn another live process is running is never touched. `ownerless` also takes
+        the turns stored before turns recorded their owner. Returns how many turns were failed.
+        """
+
+    async def pending_turn_owners(self) -> list[str]:
+        """Distinct owners of turns still pending (to find the ones whose process died); ownerless turns aside."""
 
     async def recent_sessions(self, user_key: str, *, limit: int) -> list[SessionRow]: ...
 

@@ -262,8 +262,17 @@ class PostgresStore(Store):
         return turn_row(row) if row else None
 
     @override
-    async def fail_pending_turns(self, *, before: datetime, now: datetime) -> int:
-        return await self._execute(FAIL_PENDING, utc(now), utc(before))
+    async def fail_pending_turns(
+        self, *, dead_owners: tuple[str, ...], before: datetime, now: datetime, ownerless: bool = False
+    ) -> int:
+        return await self._execute(FAIL_PENDING, utc(now), utc(before), list(dead_owners), ownerless)
+
+    @override
+    async def pending_turn_owners(self) -> list[str]:
+        rows = await self._fetch(
+            "SELECT DISTINCT owner FROM turns WHERE status = 'pending' AND owner IS NOT NULL ORDER BY owner"
+        )
+        return [str(row["owner"]) for row in rows]
 
     @override
     async def recent_sessions(self, user_key: str, *, limit: int) -> list[SessionRow]:

@@ -59,7 +59,7 @@ ON CONFLICT (thread_key) WHERE ended_at IS NULL DO NOTHING RETURNING *
 """
 FAIL_PENDING = """
 UPDATE turns SET status = 'failed', outcome = 'interrupted', finished_at = $1
-WHERE status = 'pending' AND created_at < $2
+WHERE status = 'pending' AND created_at < $2 AND (owner = ANY($3::text[]) OR ($4 AND owner IS NULL))
 """
 PUT_BLOB = """
 INSERT INTO blobs (sha256, mime, size, data, touched_at) VALUES ($1, $2, $3, $4, $5)

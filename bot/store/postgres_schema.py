@@ -517,6 +517,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         $$;
         """,
     ),
+    (
+        4,
+        "turns record the process running them: recovery fails only the turns of processes that died",
+        """
+        -- NULL for turns written before this step.
+        ALTER TABLE turns ADD COLUMN owner text;
+        CREATE INDEX turns_pending_by_owner ON turns (owner) WHERE status = 'pending';
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -237,12 +237,20 @@ class SqliteStore(Store):
         return turn_row(rows[0]) if rows else None
 
     @override
-    async def fail_pending_turns(self, *, before: datetime, now: datetime) -> int:
+    async def fail_pending_turns(
+        self, *, dead_owners: tuple[str, ...], before: datetime, now: datetime, ownerless: bool = False
+    ) -> int:
+        marks = ", ".join("?" for _ in dead_owners)  # SQLite takes an empty IN () list: it matches nothing
         return await self._write(
-            "UPDATE turns SET status = 'failed', outcome = 'interrupted', finished_at = ?"
-            " WHERE status = 'pending' AND created_at < ?",
-            (to_text(now), to_text(before)),
+            "UPDATE turns SET status = 'failed', outcome = 'interrupted', finished_at = ?"  # noqa: S608
+            f" WHERE status = 'pending' AND created_at < ? AND (owner IN ({marks}) OR (? AND owner IS NULL))",
+            (to_text(now), to_text(before), *dead_owners, ownerless),
         )
+
+    @override
+    async def pending_turn_owners(self) -> list[str]:
+        rows = await self._fetch("SELECT DISTINCT owner FROM turns WHERE status = 'pending' AND owner IS NOT NULL")
+        return [str(row["owner"]) for row in rows]
 
     @override
     async def recent_sessions(self, user_key: str, *, limit: int) -> list[SessionRow]:

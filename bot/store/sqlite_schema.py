@@ -131,6 +131,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        3,
+        "turns record the process running them: recovery fails only the turns of processes that died",
+        """
+        -- NULL for turns written before this step.
+        ALTER TABLE turns ADD COLUMN owner TEXT;
+        CREATE INDEX turns_pending_by_owner ON turns(owner) WHERE status = 'pending';
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

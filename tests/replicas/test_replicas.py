@@ -21,6 +21,16 @@ async def no_holds(store, timeout: float = 20.0) -> list[str]:
     return await store.held_owners()
 
 
+async def no_pending_turns(store, timeout: float = 20.0) -> list[str]:
+    """Owners of pending turns once they drain (the turns of a dead process are failed by a survivor)."""
+    for _ in range(int(timeout / 0.1)):
+        owners = await store.pending_turn_owners()
+        if not owners:
+            return owners
+        await asyncio.sleep(0.1)
+    return await store.pending_turn_owners()
+
+
 def mention(fake: FakeSlack, text: str, **extra) -> dict:
     return fake.app_mention(HUMAN, CHANNEL, f"<@{fake.bot_user_id}> {text}", **extra)
 
@@ -106,6 +116,7 @@ async def test_a_killed_process_leaves_no_credit_behind_and_the_other_continues(
 
     fake_gemini.latency = 0
     assert await no_holds(store) == []  # b's maintenance refunds the dead process's hold
+    assert await no_pending_turns(store) == []  # and fails its turn
     assert (await store.usage(ALICE, now=datetime.now(UTC))).day_credits == 1
 
     await fake_slack.deliver_http(b.events_url, fake_slack.message(HUMAN, CHANNEL, "make it gold", thread_ts=root))
@@ -113,6 +124,22 @@ async def test_a_killed_process_leaves_no_credit_behind_and_the_other_continues(
     last = fake_gemini.requests[-1]
     assert last.status == 200 and len(last.body["contents"]) == 3  # built on the first crane, signatures intact
     assert (await store.usage(ALICE, now=datetime.now(UTC))).day_credits == 2
+
+
+async def test_replicas_starting_leave_the_turn_a_running_one_is_in(
+    replicas, fake_slack: FakeSlack, fake_gemini: FakeGemini, store
+) -> None:
+    a, _ = await replicas()
+    fake_gemini.latency = 8  # starting two replicas takes ~1.5 s: plenty of margin
+    await fake_slack.deliver_http(a.events_url, mention(fake_slack, "a slow snail"))
+    await fake_slack.wait_until(lambda: fake_gemini.requests, timeout=30)
+    await replicas()  # two more processes start (and recover) while a's turn runs
+    async with store.transaction() as conn:
+        assert [row["status"] for row in await conn.fetch("SELECT status FROM turns")] == ["pending"]
+
+    await fake_slack.wait_until(lambda: fake_slack.uploads(), timeout=30)
+    async with store.transaction() as conn:
+        assert [row["status"] for row in await conn.fetch("SELECT status FROM turns")] == ["done"]
 
 
 async def test_no_process_logged_a_secret(replicas, fake_slack: FakeSlack, fake_gemini: FakeGemini) -> None:

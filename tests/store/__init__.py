@@ -39,6 +39,7 @@ def make_turn(
     created_at: datetime = NOW,
     request_json: str = '{"role":"user","parts":[{"text":"hi"}]}',
     model: str = "gemini-2.5-flash-image",
+    owner: str | None = None,
 ) -> TurnRow:
     return TurnRow(
         id=turn_id,
@@ -53,6 +54,7 @@ def make_turn(
         image_size="1K",
         request_json=request_json,
         created_at=created_at,
+        owner=owner,
     )
 
 

@@ -122,6 +122,47 @@ async def test_column_types(pg: PostgresStore, schema: str) -> None:
     assert types["turns", "request_json"] == "text"  # not jsonb: byte-exact thought signatures
 
 
+async def test_a_turn_pending_from_before_migration_4_reads_back_ownerless(schema: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": schema})
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, description text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, description, sql in MIGRATIONS[:3]:
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)", version, description
+            )
+        await conn.execute(
+            "INSERT INTO sessions (id, thread_key, created_by, created_at) VALUES ('s1', 't', $1, $2)", USER, NOW
+        )
+        await conn.execute(
+            "INSERT INTO turns (id, session_id, kind, user_key, user_name, prompt, model, request_json, created_at,"
+            " status) VALUES ('t1', 's1', 'imagine', $1, 'Ada', 'p', 'm', '{}', $2, 'pending')",
+            USER,
+            NOW,
+        )
+    finally:
+        await conn.close()
+
+    store = PostgresStore(POSTGRES_URL, schema=schema)
+    await store.open()
+    try:
+        assert await store.schema_version() == LATEST
+        turn = await store.get_turn("t1")
+        assert turn is not None and turn.status == "pending" and turn.owner is None
+        assert await store.pending_turn_owners() == []
+        assert await store.fail_pending_turns(dead_owners=(), before=NOW + timedelta(seconds=1), now=NOW) == 0
+        assert (
+            await store.fail_pending_turns(dead_owners=(), before=NOW + timedelta(seconds=1), now=NOW, ownerless=True)
+            == 1
+        )
+    finally:
+        await store.close()
+
+
 async def test_the_database_allows_one_active_session_per_thread(pg: PostgresStore) -> None:
     session = await pg.get_or_create_session(thread_key="t", user_key=USER, now=NOW)
     assert session.created_at.tzinfo is not None and session.created_at.utcoffset() == timedelta(0)

@@ -12,8 +12,13 @@ async def session(store: Store) -> SessionRow:
     return await store.get_or_create_session(thread_key="thread", user_key=USER, now=NOW)
 
 
+async def statuses(store: Store, *turn_ids: str) -> list[str]:
+    turns = [await store.get_turn(turn_id) for turn_id in turn_ids]
+    return [turn.status if turn else "missing" for turn in turns]
+
+
 async def test_insert_finish_get(store: Store, session: SessionRow) -> None:
-    turn = make_turn("t1", session.id)
+    turn = make_turn("t1", session.id, owner="proc-a")
     await store.insert_turn(turn)
     assert await store.get_turn("t1") == turn
     result = TurnResult(
@@ -63,12 +68,12 @@ async def test_set_head(store: Store, session: SessionRow) -> None:
 
 
 async def test_fail_pending_turns_only_touches_old_pending_ones(store: Store, session: SessionRow) -> None:
-    await store.insert_turn(make_turn("old", session.id, created_at=NOW - timedelta(hours=1)))
-    await store.insert_turn(make_turn("new", session.id, created_at=NOW))
-    await store.insert_turn(make_turn("done", session.id, created_at=NOW - timedelta(hours=2)))
+    await store.insert_turn(make_turn("old", session.id, created_at=NOW - timedelta(hours=1), owner="dead"))
+    await store.insert_turn(make_turn("new", session.id, created_at=NOW, owner="dead"))
+    await store.insert_turn(make_turn("done", session.id, created_at=NOW - timedelta(hours=2), owner="dead"))
     await store.finish_turn("done", TurnResult(status="done", outcome="ok", finished_at=NOW - timedelta(hours=2)))
 
-    assert await store.fail_pending_turns(before=NOW - timedelta(minutes=1), now=NOW) == 1
+    assert await store.fail_pending_turns(dead_owners=("dead",), before=NOW - timedelta(minutes=1), now=NOW) == 1
 
     old = await store.get_turn("old")
     assert old is not None
@@ -77,4 +82,16 @@ async def test_fail_pending_turns_only_touches_old_pending_ones(store: Store, se
     assert new is not None and new.status == "pending" and new.finished_at is None
     done = await store.get_turn("done")
     assert done is not None and done.status == "done" and done.outcome == "ok"
-    assert await store.fail_pending_turns(before=NOW - timedelta(minutes=1), now=NOW) == 0
+    assert await store.fail_pending_turns(dead_owners=("dead",), before=NOW - timedelta(minutes=1), now=NOW) == 0
+
+
+async def test_fail_pending_turns_spares_the_turns_of_live_owners(store: Store, session: SessionRow) -> None:
+    for turn_id, owner in [("dead", "proc-dead"), ("live", "proc-live"), ("ownerless", None)]:
+        await store.insert_turn(make_turn(turn_id, session.id, created_at=NOW - timedelta(hours=1), owner=owner))
+    assert sorted(await store.pending_turn_owners()) == ["proc-dead", "proc-live"]
+
+    assert await store.fail_pending_turns(dead_owners=("proc-dead", "proc-gone"), before=NOW, now=NOW) == 1
+    assert await statuses(store, "dead", "live", "ownerless") == ["failed", "pending", "pending"]
+    assert await store.fail_pending_turns(dead_owners=(), before=NOW, now=NOW, ownerless=True) == 1
+    assert await statuses(store, "dead", "live", "ownerless") == ["failed", "pending", "failed"]
+    assert await store.pending_turn_owners() == ["proc-live"]

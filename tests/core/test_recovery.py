@@ -1,0 +1,118 @@
+"""Recovery with several processes on one database: only the turns of processes that died are failed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.dispatcher import dispatch
+from bot.maintenance import reclaim_once
+from bot.models import Invocation
+from bot.services import Services
+from bot.store.sqlite_schema import MIGRATIONS, statements, to_text
+from commands import COMMANDS
+from tests.core.conftest import ALICE, NOON, THREAD, Clock
+from tests.fakes.chat import RecordingResponder
+from tests.fakes.gemini import FakeGemini
+
+
+def database(services: Services) -> str:
+    return services.settings.database_url.removeprefix("sqlite:///")
+
+
+def statuses(db: str) -> list[tuple[str, str]]:
+    """(status, outcome) of every turn, oldest first; read directly, as another process would see them."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        return [(row[0], row[1]) for row in conn.execute("SELECT status, outcome FROM turns ORDER BY created_at")]
+
+
+async def test_a_starting_replica_leaves_the_turn_another_replica_is_running(
+    make_services, clock: Clock, fake_gemini: FakeGemini, responder: RecordingResponder
+) -> None:
+    running = await make_services()
+    fake_gemini.latency = 2
+    task = asyncio.create_task(
+        dispatch(Invocation("imagine", ALICE, THREAD, "a slow cat"), responder, running, COMMANDS)
+    )
+    while not fake_gemini.requests:
+        await asyncio.sleep(0.02)
+
+    clock.now = NOON + timedelta(minutes=1)  # the turn has been running for a while
+    starting = await make_services()  # recovers at startup
+    assert statuses(database(running)) == [("pending", "")]
+    await reclaim_once(starting)  # its maintenance leaves it too
+    assert statuses(database(running)) == [("pending", "")]
+
+    [reply] = await task
+    assert reply.images and statuses(database(running)) == [("done", "ImagesDelivered")]
+
+
+async def test_the_pending_turn_of_a_replica_that_died_is_failed_by_a_survivors_maintenance(
+    make_services, clock: Clock
+) -> None:
+    survivor = await make_services()
+    script = (
+        "import asyncio, os, signal\n"
+        "from datetime import datetime, UTC\n"
+        "from bot.store import open_store\nfrom bot.store.base import TurnRow\nfrom bot.quotas import instance_owner\n"
+        "async def main():\n"
+        f"    store = open_store({database(survivor)!r}); await store.open()\n"
+        "    now = datetime(2026, 11, 21, 12, tzinfo=UTC)\n"
+        "    session = await store.get_or_create_session(thread_key='elsewhere', user_key='console:bob', now=now)\n"
+        "    await store.insert_turn(TurnRow(id='t1', session_id=session.id, parent_id=None, kind='imagine',\n"
+        "        user_key='console:bob', user_name='Bob', prompt='a dog', model='m', aspect_ratio=None,\n"
+        "        image_size=None, request_json='{}', created_at=now, owner=instance_owner()))\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "asyncio.run(main())\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], check=False, cwd=os.getcwd(), timeout=60)
+    assert killed.returncode == -9
+    assert statuses(database(survivor)) == [("pending", "")]
+
+    clock.now = NOON + timedelta(minutes=1)
+    await reclaim_once(survivor)
+    assert statuses(database(survivor)) == [("failed", "interrupted")]
+    assert await survivor.store.pending_turn_owners() == []
+
+
+def insert_ownerless_turn(db: Path, turn_id: str, created_at: datetime) -> None:
+    """A pending turn as a version without turn owners writes it (no owner column, or NULL in it)."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO sessions (id, thread_key, created_by, created_at) VALUES ('s1', 'k', 'u', ?)",
+            (to_text(created_at),),
+        )
+        conn.execute(
+            "INSERT INTO turns (id, session_id, kind, user_key, user_name, prompt, model, request_json, created_at,"
+            " status) VALUES (?, 's1', 'imagine', 'u', 'U', 'p', 'm', '{}', ?, 'pending')",
+            (turn_id, to_text(created_at)),
+        )
+
+
+async def test_a_turn_pending_from_before_turns_had_an_owner_is_failed_at_startup_only(
+    make_services, clock: Clock, tmp_path: Path
+) -> None:
+    db = tmp_path / "bananabot.db"  # where make_services keeps it
+    with closing(sqlite3.connect(db)) as conn, conn:  # the schema before migration 3
+        for version, _, sql in MIGRATIONS[:2]:
+            for statement in statements(sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+    insert_ownerless_turn(db, "before", NOON - timedelta(hours=1))
+
+    services = await make_services()
+    assert statuses(str(db)) == [("failed", "interrupted")]
+    turn = await services.store.get_turn("before")
+    assert turn is not None and turn.owner is None
+
+    # During a rolling upgrade a replica still on the old version runs ownerless turns: maintenance leaves them.
+    insert_ownerless_turn(db, "during", NOON)
+    clock.now = NOON + timedelta(minutes=1)
+    await reclaim_once(services)
+    assert statuses(str(db)) == [("failed", "interrupted"), ("pending", "")]
