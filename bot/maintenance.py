@@ -16,9 +16,14 @@ log = logging.getLogger(__name__)
 
 
 async def dead_owners(services: Services) -> tuple[str, ...]:
-    """Owners of held reservations or pending turns whose process no longer runs (see `owner_is_dead`)."""
+    """Owners of held reservations or pending turns whose process no longer runs (see `owner_is_dead`), and
+    owners of pending turns whose thread leases all expired: stopped elsewhere (another machine, a restarted
+    container), which `owner_is_dead` can't see."""
+    me = services.ledger.owner
     owners = {*await services.store.held_owners(), *await services.store.pending_turn_owners()}
-    return tuple(sorted(owner for owner in owners if owner_is_dead(owner, me=services.ledger.owner)))
+    dead = {owner for owner in owners if owner_is_dead(owner, me=me)}
+    dead.update(owner for owner in await services.store.unleased_turn_owners(now=services.now()) if owner != me)
+    return tuple(sorted(dead))
 
 
 async def reclaim_once(services: Services, *, ownerless_turns: bool = False) -> int:

@@ -174,6 +174,12 @@ class Store(Protocol):
     async def pending_turn_owners(self) -> list[str]:
         """Distinct owners of turns still pending (to find the ones whose process died); ownerless turns aside."""
 
+    async def unleased_turn_owners(self, *, now: datetime) -> list[str]:
+        """Owners of pending turns who hold no unexpired thread lease at `now`.
+
+        A live process holds its thread's lease for as long as it runs a turn there (its heartbeat renews it), so
+        such an owner stopped, wherever it ran: on another machine, or before a container restart."""
+
     async def recent_sessions(self, user_key: str, *, limit: int) -> list[SessionRow]: ...
 
     # Blobs (content-addressed images)

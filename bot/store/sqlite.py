@@ -253,6 +253,15 @@ class SqliteStore(Store):
         return [str(row["owner"]) for row in rows]
 
     @override
+    async def unleased_turn_owners(self, *, now: datetime) -> list[str]:
+        rows = await self._fetch(
+            "SELECT DISTINCT owner FROM turns t WHERE status = 'pending' AND owner IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM thread_leases l WHERE l.owner = t.owner AND l.expires_at > ?) ORDER BY owner",
+            (to_text(now),),
+        )
+        return [str(row["owner"]) for row in rows]
+
+    @override
     async def recent_sessions(self, user_key: str, *, limit: int) -> list[SessionRow]:
         rows = await self._fetch(
             "SELECT * FROM sessions WHERE created_by = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",

@@ -20,6 +20,7 @@ from commands import COMMANDS
 from tests.core.conftest import ALICE, NOON, THREAD, Clock
 from tests.fakes.chat import RecordingResponder
 from tests.fakes.gemini import FakeGemini
+from tests.store import make_turn
 
 
 def database(services: Services) -> str:
@@ -116,3 +117,24 @@ async def test_a_turn_pending_from_before_turns_had_an_owner_is_failed_at_startu
     clock.now = NOON + timedelta(minutes=1)
     await reclaim_once(services)
     assert statuses(str(db)) == [("failed", "interrupted"), ("pending", "")]
+
+
+async def test_a_replica_elsewhere_keeps_its_turn_while_its_lease_lives_and_loses_it_after(
+    make_services, clock: Clock
+) -> None:
+    # A process on another machine (or before a container restart) can't be probed; its thread lease can.
+    survivor = await make_services()
+    store, other = survivor.store, "other-host:4242:0a1b2c3d"
+    session = await store.get_or_create_session(thread_key="elsewhere", user_key="console:bob", now=NOON)
+    ttl = timedelta(seconds=survivor.settings.reservation_ttl_seconds)
+    assert await store.try_lease("elsewhere", owner=other, now=NOON, ttl=ttl)
+    await store.insert_turn(make_turn("t1", session.id, created_at=NOON, owner=other))
+
+    clock.now = NOON + ttl / 2
+    await reclaim_once(survivor)
+    assert statuses(database(survivor)) == [("pending", "")]
+    await store.renew(other, until=clock.now + ttl)  # its heartbeat
+
+    clock.now += ttl + timedelta(seconds=1)  # no heartbeat since: it stopped
+    await reclaim_once(survivor)
+    assert statuses(database(survivor)) == [("failed", "interrupted")]

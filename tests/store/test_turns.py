@@ -95,3 +95,16 @@ async def test_fail_pending_turns_spares_the_turns_of_live_owners(store: Store, 
     assert await store.fail_pending_turns(dead_owners=(), before=NOW, now=NOW, ownerless=True) == 1
     assert await statuses(store, "dead", "live", "ownerless") == ["failed", "pending", "failed"]
     assert await store.pending_turn_owners() == ["proc-live"]
+
+
+async def test_owners_of_pending_turns_without_a_live_lease_are_unleased(store: Store, session: SessionRow) -> None:
+    # Liveness seen through the database, for owners on other machines: a running turn's owner holds its lease.
+    ttl = timedelta(minutes=5)
+    for turn_id, owner in [("a", "host-a:1:x"), ("b", "host-b:1:y"), ("c", None)]:
+        await store.insert_turn(make_turn(turn_id, session.id, created_at=NOW, owner=owner))
+    assert await store.try_lease("thread-a", owner="host-a:1:x", now=NOW, ttl=ttl)
+    assert await store.try_lease("thread-b", owner="host-b:1:y", now=NOW - 2 * ttl, ttl=ttl)  # long expired
+    assert await store.unleased_turn_owners(now=NOW) == ["host-b:1:y"]
+    assert await store.unleased_turn_owners(now=NOW + 2 * ttl) == ["host-a:1:x", "host-b:1:y"]
+    await store.finish_turn("b", TurnResult(status="done", outcome="ok", finished_at=NOW))
+    assert await store.unleased_turn_owners(now=NOW + 2 * ttl) == ["host-a:1:x"]
