@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.config import Settings
 from bot.models import UserRef
-from bot.store.base import Limits, Refusal, Reservation, Store
+from bot.store.base import Limits, Refusal, Reservation, Store, Usage, UserPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +85,29 @@ class Ledger:
         self._orphans: set[asyncio.Task[bool]] = set()  # refunds of reservations whose caller was cancelled
 
     async def limits_for(self, user: UserRef, now: datetime) -> Limits | QuotaRefused:
-        policy = await self.store.get_policy(user.key)
+        limits, _ = await self._standing(user, now, with_usage=False)
+        return limits
+
+    async def _standing(self, user: UserRef, now: datetime, *, with_usage: bool) -> tuple[Limits | QuotaRefused, Usage]:
+        """The user's limits and (if asked) usage, read at once: the reads share one store round trip (SQLite
+        runs reads queued together in one hop to its reader thread, Postgres batches them) instead of 2-3 in a
+        row, which is what a cheap command like /quota waits for while a burst keeps the process busy."""
+        policy_read, grants_read = self.store.get_policy(user.key), self.store.granted(user.key, now=now)
+        if with_usage:
+            policy, (day_grant, month_grant), usage = await asyncio.gather(
+                policy_read, grants_read, self.store.usage(user.key, now=now)
+            )
+        else:
+            policy, (day_grant, month_grant) = await asyncio.gather(policy_read, grants_read)
+            usage = Usage(0, 0, 0.0)
+        return self._limits(user, policy, day_grant, month_grant), usage
+
+    def _limits(self, user: UserRef, policy: UserPolicy, day_grant: int, month_grant: int) -> Limits | QuotaRefused:
         if policy.blocked:
             return QuotaRefused("You're blocked from generating images here. Ask an admin if that's a mistake.")
         s = self.settings
         if policy.exempt or user.key in s.exempt_users:
             return Limits(None, None, None, s.workspace_daily_usd, s.global_daily_usd)
-        day_grant, month_grant = await self.store.granted(user.key, now=now)
         daily = policy.daily_credits if policy.daily_credits is not None else s.user_daily_credits
         monthly = policy.monthly_credits if policy.monthly_credits is not None else s.user_monthly_credits
         return Limits(
@@ -166,10 +182,9 @@ class Ledger:
         )
 
     async def summary(self, user: UserRef, now: datetime) -> str:
-        limits = await self.limits_for(user, now)
+        limits, usage = await self._standing(user, now, with_usage=True)
         if isinstance(limits, QuotaRefused):
             return limits.message
-        usage = await self.store.usage(user.key, now=now)
         lines = []
         if limits.daily_credits is None:
             lines.append(f"You're exempt from credit limits ({usage.day_credits} used today).")
@@ -196,10 +211,9 @@ class Ledger:
 
         `reserve` still decides atomically; this only spares users an empty thread when they are out of credits.
         """
-        limits = await self.limits_for(user, now)
+        limits, usage = await self._standing(user, now, with_usage=True)
         if isinstance(limits, QuotaRefused):
             return limits
-        usage = await self.store.usage(user.key, now=now)
         if limits.daily_credits is not None and usage.day_credits + credits > limits.daily_credits:
             refusal = Refusal("daily", limits.daily_credits, usage.day_credits)
         elif limits.monthly_credits is not None and usage.month_credits + credits > limits.monthly_credits:
@@ -210,10 +224,9 @@ class Ledger:
 
     async def left_today(self, user: UserRef, now: datetime) -> int | None:
         """Credits left today, None when unlimited (for result captions)."""
-        limits = await self.limits_for(user, now)
+        limits, usage = await self._standing(user, now, with_usage=True)
         if isinstance(limits, QuotaRefused) or limits.daily_credits is None:
             return None
-        usage = await self.store.usage(user.key, now=now)
         left = limits.daily_credits - usage.day_credits
         if limits.monthly_credits is not None:
             left = min(left, limits.monthly_credits - usage.month_credits)
