@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from aiohttp import web
-from httpcore._backends.anyio import AnyIOStream
 
 from bot.gemini.pool import CONNECTIONS_PER_SHARD, ShardedPool
 
@@ -80,37 +78,3 @@ async def test_a_burst_never_opens_more_connections_than_allowed() -> None:
             await pool.aclose()
     assert statuses == [200] * 60
     assert 2 <= len(peers) <= 20  # connections are reused, never more than the limit
-
-
-async def test_a_big_answer_is_read_in_large_chunks_and_arrives_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    body = bytes(range(256)) * 8192  # 2 MiB
-    reads: list[int] = []
-    read = AnyIOStream.read
-
-    async def counting_read(self: AnyIOStream, max_bytes: int, timeout: float | None = None) -> bytes:
-        data = await read(self, max_bytes, timeout)
-        reads.append(len(data))
-        return data
-
-    monkeypatch.setattr(AnyIOStream, "read", counting_read)
-
-    async def handle(request: web.Request) -> web.Response:
-        return web.Response(body=body)
-
-    app = web.Application()
-    app.router.add_get("/", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        pool = ShardedPool(max_connections=4, headers={})
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        async with pool.lease() as http:
-            response = await http.get(f"http://127.0.0.1:{port}/")
-        await pool.aclose()
-    finally:
-        await runner.cleanup()
-    assert response.content == body
-    assert max(reads) > 64 * 1024  # more than httpcore's own 64 KiB per read
-    assert len(reads) < len(body) // (64 * 1024)
