@@ -89,18 +89,12 @@ class Ledger:
         return limits
 
     async def _standing(self, user: UserRef, now: datetime, *, with_usage: bool) -> tuple[Limits | QuotaRefused, Usage]:
-        """The user's limits and (if asked) usage, read at once: the reads share one store round trip (SQLite
-        runs reads queued together in one hop to its reader thread, Postgres batches them) instead of 2-3 in a
-        row, which is what a cheap command like /quota waits for while a burst keeps the process busy."""
-        policy_read, grants_read = self.store.get_policy(user.key), self.store.granted(user.key, now=now)
-        if with_usage:
-            policy, (day_grant, month_grant), usage = await asyncio.gather(
-                policy_read, grants_read, self.store.usage(user.key, now=now)
-            )
-        else:
-            policy, (day_grant, month_grant) = await asyncio.gather(policy_read, grants_read)
-            usage = Usage(0, 0, 0.0)
-        return self._limits(user, policy, day_grant, month_grant), usage
+        """The user's limits and (if asked) usage, read at once (`Store.standing`: one trip to SQLite's reader
+        thread, Postgres's batched reads side by side) instead of 2-3 in a row, which is what a cheap command like
+        /quota waits for while a burst keeps the process busy."""
+        standing = await self.store.standing(user.key, now=now, with_usage=with_usage)
+        limits = self._limits(user, standing.policy, standing.day_grant, standing.month_grant)
+        return limits, standing.usage or Usage(0, 0, 0.0)
 
     def _limits(self, user: UserRef, policy: UserPolicy, day_grant: int, month_grant: int) -> Limits | QuotaRefused:
         if policy.blocked:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -125,6 +126,16 @@ class UserPolicy:
     blocked: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What a user's limits and credits left are computed from: policy, today's and this month's grants, usage."""
+
+    policy: UserPolicy
+    day_grant: int
+    month_grant: int
+    usage: Usage | None = None  # None unless asked for
+
+
 class Store(Protocol):
     """Everything the core persists. SQLite and Postgres implement it; one contract suite tests both."""
 
@@ -246,6 +257,15 @@ class Store(Protocol):
 
     async def granted(self, user_key: str, *, now: datetime) -> tuple[int, int]:
         """(credits granted for today, credits granted for this month)."""
+
+    async def standing(self, user_key: str, *, now: datetime, with_usage: bool) -> Standing:
+        """Policy, grants and (`with_usage`) usage at once; a store may read them in one trip (SQLite does)."""
+        reads = (self.get_policy(user_key), self.granted(user_key, now=now))
+        if with_usage:
+            policy, (day, month), usage = await asyncio.gather(*reads, self.usage(user_key, now=now))
+            return Standing(policy, day, month, usage)
+        policy, (day, month) = await asyncio.gather(*reads)
+        return Standing(policy, day, month)
 
     async def reset_usage(self, user_key: str, *, now: datetime) -> None:
         """Zero the user's credit counters for the current day and month; usd spent stays counted.

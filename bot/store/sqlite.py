@@ -20,6 +20,7 @@ from bot.store.base import (
     Refusal,
     Reservation,
     SessionRow,
+    Standing,
     Store,
     TurnResult,
     TurnRow,
@@ -384,13 +385,16 @@ class SqliteStore(Store):
 
     @override
     async def get_policy(self, user_key: str) -> UserPolicy:
-        rows = await self._fetch("SELECT * FROM user_policies WHERE user_key = ?", (user_key,))
-        if not rows:
-            return UserPolicy(user_key)
-        row = rows[0]
-        return UserPolicy(
-            user_key, row["daily_credits"], row["monthly_credits"], bool(row["exempt"]), bool(row["blocked"])
-        )
+        return await self.read(lambda conn: _policy(conn, user_key))
+
+    @override
+    async def standing(self, user_key: str, *, now: datetime, with_usage: bool) -> Standing:
+        def read(conn: sqlite3.Connection) -> Standing:
+            day, month = ledger.granted(conn, user_key, now=now)
+            used = ledger.usage(conn, user_key, now=now) if with_usage else None
+            return Standing(_policy(conn, user_key), day, month, used)
+
+        return await self.read(read)  # one trip to the reader thread for what /quota and a reservation need
 
     @override
     async def set_policy(self, policy: UserPolicy) -> None:
@@ -453,3 +457,10 @@ def _set_wal(conn: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or attempt == 49:
                 raise
             time.sleep(0.02 * (attempt + 1))
+
+
+def _policy(conn: sqlite3.Connection, user_key: str) -> UserPolicy:
+    row = conn.execute("SELECT * FROM user_policies WHERE user_key = ?", (user_key,)).fetchone()
+    if row is None:
+        return UserPolicy(user_key)
+    return UserPolicy(user_key, row["daily_credits"], row["monthly_credits"], bool(row["exempt"]), bool(row["blocked"]))

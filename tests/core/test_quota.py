@@ -231,8 +231,8 @@ async def test_a_reservation_made_for_a_cancelled_caller_goes_back(services) -> 
     assert (await store.usage(ALICE.key, now=now)).day_credits == 0
 
 
-async def test_quota_reads_share_one_trip_to_the_reader_thread(make_services, monkeypatch: pytest.MonkeyPatch) -> None:
-    # /quota during a burst waits for each trip to the reader thread: its three reads go together, in one.
+async def test_quota_reads_take_one_trip_to_the_reader_thread(make_services, monkeypatch: pytest.MonkeyPatch) -> None:
+    # /quota during a burst waits for each trip to the reader thread: policy, grants and usage take one.
     services = await make_services(user_daily_credits=5)
     try:
         reader = services.store._readers[0]
@@ -245,10 +245,10 @@ async def test_quota_reads_share_one_trip_to_the_reader_thread(make_services, mo
 
         monkeypatch.setattr(reader, "_run_batch", counting)
         text = await services.ledger.summary(ALICE, NOON)
-        assert batches == [3]
+        assert batches == [1]
         assert text.startswith("Today: 5 of 5 credits left")
         batches.clear()
         assert await services.ledger.precheck(ALICE, credits=9, now=NOON) is not None
-        assert batches == [3]
+        assert batches == [1]
     finally:
         await services.close()

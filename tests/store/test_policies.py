@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from bot.store import Limits, Store, Usage, UserPolicy
+from bot.store import Limits, Standing, Store, Usage, UserPolicy
 from tests.store import NOW, USER, held
 
 DAILY_5 = Limits(daily_credits=5, monthly_credits=None)
@@ -48,3 +48,18 @@ async def test_reset_usage_zeroes_credits_and_keeps_spend(store: Store) -> None:
     for _ in range(5):
         await held(store, DAILY_5)
     assert (await store.usage(USER, now=NOW)).day_credits == 5
+
+
+async def test_standing_is_policy_grants_and_usage_read_together(store: Store) -> None:
+    assert await store.standing(USER, now=NOW, with_usage=False) == Standing(UserPolicy(USER), 0, 0)
+    await store.set_policy(UserPolicy(USER, daily_credits=9, monthly_credits=None, exempt=False, blocked=True))
+    await store.grant(USER, credits=2, now=NOW, by="admin:1")
+    await store.grant(USER, credits=4, now=NOW - timedelta(days=1), by="admin:1")
+    spent = await held(store, DAILY_5, credits=3, usd=0.5)
+    assert await store.commit(spent.id, usd=0.5, now=NOW)
+    standing = await store.standing(USER, now=NOW, with_usage=True)
+    assert standing == Standing(await store.get_policy(USER), 2, 6, Usage(3, 3, 0.5))
+    assert standing.policy.blocked and standing.policy.daily_credits == 9
+    assert await store.standing("discord:other", now=NOW, with_usage=True) == Standing(
+        UserPolicy("discord:other"), 0, 0, Usage(0, 0, 0.0)
+    )
