@@ -89,9 +89,8 @@ class Ledger:
         return limits
 
     async def _standing(self, user: UserRef, now: datetime, *, with_usage: bool) -> tuple[Limits | QuotaRefused, Usage]:
-        """The user's limits and (if asked) usage, read at once (`Store.standing`: one trip to SQLite's reader
-        thread, Postgres's batched reads side by side) instead of 2-3 in a row, which is what a cheap command like
-        /quota waits for while a burst keeps the process busy."""
+        """The user's limits and (if asked) usage (`Store.standing`: one trip to SQLite's reader thread instead of
+        2-3 in a row, which is what a cheap command like /quota waits for while a burst keeps the process busy)."""
         standing = await self.store.standing(user.key, now=now, with_usage=with_usage)
         limits = self._limits(user, standing.policy, standing.day_grant, standing.month_grant)
         return limits, standing.usage or Usage(0, 0, 0.0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -259,13 +258,12 @@ class Store(Protocol):
         """(credits granted for today, credits granted for this month)."""
 
     async def standing(self, user_key: str, *, now: datetime, with_usage: bool) -> Standing:
-        """Policy, grants and (`with_usage`) usage at once; a store may read them in one trip (SQLite does)."""
-        reads = (self.get_policy(user_key), self.granted(user_key, now=now))
-        if with_usage:
-            policy, (day, month), usage = await asyncio.gather(*reads, self.usage(user_key, now=now))
-            return Standing(policy, day, month, usage)
-        policy, (day, month) = await asyncio.gather(*reads)
-        return Standing(policy, day, month)
+        """Policy, grants and (`with_usage`) usage; a store may read them in one trip (SQLite does). This default
+        reads them one after another: no task per read (Postgres batches each kind across concurrent callers)."""
+        policy = await self.get_policy(user_key)
+        day, month = await self.granted(user_key, now=now)
+        usage = await self.usage(user_key, now=now) if with_usage else None
+        return Standing(policy, day, month, usage)
 
     async def reset_usage(self, user_key: str, *, now: datetime) -> None:
         """Zero the user's credit counters for the current day and month; usd spent stays counted.
