@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Mapping
@@ -105,10 +106,15 @@ class BananaHandlers(discord.Client):
         await self._run(interaction, "imagine", thread, text=prompt, attachments=attachments, options=options)
 
     async def on_simple(self, interaction: Interaction, command: str) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        # The defer goes out at once, and the command (/quota, /help: a store read) runs while it is on the way:
+        # every edit of the answer waits for it, so the answer comes one round trip sooner.
+        deferral = asyncio.ensure_future(interaction.response.defer(ephemeral=True, thinking=True))
         channel = interaction.channel
         thread = channel if isinstance(channel, discord.Thread) else None
-        await self._run(interaction, command, thread)
+        try:
+            await self._run(interaction, command, thread, deferral=deferral)
+        finally:
+            await deferral  # its failure is this interaction's failure, as when it was awaited first
 
     async def on_admin(self, interaction: Interaction, action: str, target: discord.User, amount: str | None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -176,12 +182,15 @@ class BananaHandlers(discord.Client):
         text: str = "",
         attachments: tuple[discord.Attachment, ...] = (),
         options: Mapping[str, str] | None = None,
+        deferral: asyncio.Future[Any] | None = None,
     ) -> None:
         parent = thread.parent_id if thread is not None else interaction.channel_id
-        if await self._refused(interaction, parent):
+        if await self._refused(interaction, parent, deferral):
             return
         channel = thread or interaction.channel
         if channel is None or not isinstance(channel, discord.abc.Messageable):
+            if deferral is not None:
+                await deferral
             await interaction.edit_original_response(content="I can't post here.")
             return
         invocation = Invocation(
@@ -193,16 +202,20 @@ class BananaHandlers(discord.Client):
             dict(options or {}),
             upload_limit=interaction.filesize_limit,
         )
-        responder = DiscordResponder(thread=channel, interaction=interaction)
+        responder = DiscordResponder(thread=channel, interaction=interaction, deferral=deferral)
         try:
             await dispatch(invocation, responder, self.services, COMMANDS)
         finally:
             await responder.close()
 
-    async def _refused(self, interaction: Interaction, channel_id: int | None) -> bool:
+    async def _refused(
+        self, interaction: Interaction, channel_id: int | None, deferral: asyncio.Future[Any] | None = None
+    ) -> bool:
         roles = user_ref(interaction.user).roles
         denied = refusal(self.services.settings, guild_id=interaction.guild_id, channel_id=channel_id, role_ids=roles)
         if denied:
+            if deferral is not None:
+                await deferral
             await interaction.edit_original_response(content=denied)
         return denied is not None
 

@@ -35,9 +35,11 @@ class DiscordResponder:
         interaction: discord.Interaction[Any] | None = None,
         source: discord.Message | None = None,
         mention: str = "",
+        deferral: asyncio.Future[Any] | None = None,
     ) -> None:
         self.thread = thread
         self.interaction = interaction
+        self._deferral = deferral  # the interaction's defer, still on the way: edits wait for it
         self.source = source
         self.mention = mention
         self.started = time.monotonic()
@@ -81,7 +83,7 @@ class DiscordResponder:
         if self.interaction is not None and not self.private_text and self._interaction_alive():
             done = "Something went wrong; see above." if failed else f"✅ Done in {elapsed:.0f} s — see the thread."
             with contextlib.suppress(discord.HTTPException):
-                await self.interaction.edit_original_response(content=done)
+                await self._edit(done)
 
     async def _tick(self) -> None:
         while True:
@@ -92,7 +94,7 @@ class DiscordResponder:
         try:
             if self.interaction is not None and self._interaction_alive():
                 if not self.private_text:
-                    await self.interaction.edit_original_response(content=text)
+                    await self._edit(text)
                 return
             if self._status is None:
                 self._status = await self.thread.send(text)
@@ -106,11 +108,18 @@ class DiscordResponder:
         if self.interaction is None or not self._interaction_alive():
             return False
         try:
-            await self.interaction.edit_original_response(content=clip(text))
+            await self._edit(clip(text))
         except discord.HTTPException:
             return False
         self.private_text = text
         return True
+
+    async def _edit(self, content: str) -> None:
+        """Edit the interaction's private message, once its defer has landed."""
+        assert self.interaction is not None
+        if self._deferral is not None:
+            await asyncio.shield(self._deferral)
+        await self.interaction.edit_original_response(content=content)
 
     def _interaction_alive(self) -> bool:
         assert self.interaction is not None

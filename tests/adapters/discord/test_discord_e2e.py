@@ -224,3 +224,20 @@ async def test_a_sharded_replica_serves_its_shards(
     _, thread_id = await start_session(fake, world, "a sharded banana")
     [posted] = await wait_images(fake, thread_id, 1)
     assert "a sharded banana" in posted["content"]
+
+
+async def test_a_simple_command_runs_while_its_defer_is_on_the_way_and_edits_after_it(
+    make_discord_bot, fake_discord_raw: FakeDiscord, fake_gemini: FakeGemini, world: World
+) -> None:
+    # /quota's store read no longer waits for the defer's round trip; its answer still must (an edit of
+    # @original before the callback landed is refused by Discord). A 429 holds the defer back for 0.3 s.
+    fake = fake_discord_raw
+    await make_discord_bot()
+    fake.rate_limit_next("/interactions/", method="POST", retry_after=0.3)
+    quota = await fake.send_slash_command(world.guild_id, world.channel_id, world.alice, "quota")
+    await fake.wait_for(lambda: any("credits left" in t for t in private_texts(fake, quota.id)), timeout=10)
+    callback, *edits = fake.interaction_responses(quota.id)
+    assert callback.kind == "callback" and callback.status is not None and callback.status < 300
+    assert callback.elapsed >= 0.3  # held back by the 429, retried by discord.py
+    assert edits and all(e.kind == "edit" and e.status == 200 for e in edits)
+    assert not fake.unexpected_calls
