@@ -73,6 +73,7 @@ async def run_maintenance(services: Services, *, interval: float = 60.0) -> None
         await asyncio.sleep(interval)
         try:
             await heartbeat(services)
+            await services.store.checkpoint()
             await purge_old(services)
             reclaimed = await reclaim_once(services)
             if reclaimed:

@@ -275,6 +275,10 @@ class Store(Protocol):
     async def claim_event(self, event_id: str, *, now: datetime) -> bool:
         """True the first time an event id is seen (across processes), False for a redelivery."""
 
+    async def checkpoint(self) -> None:
+        """Make what was written durable in the database file now (SQLite: a WAL checkpoint); by default nothing."""
+        return None
+
     async def purge(self, *, before: datetime) -> int:
         """Retention: delete ended data older than `before` (turns, sessions, unreferenced blobs, old events)."""
 
