@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench import sections
-from bench.report import Report
+from bench.report import Report, Row
 
 SECTIONS = ("burst", "overhead", "ledger", "growth")  # "burst" is sections 1 and 2 (one run)
 
@@ -59,6 +61,16 @@ async def run(args: argparse.Namespace) -> Report:
             "'model call began' is seconds after the burst was sent; store writes include their queue wait"
         )
     report.note("ledger: one op = Ledger.reserve + Ledger.commit (the bot's path, policy and grant reads included)")
+    report.note(
+        "each section runs in a fresh `python -m bench --only …` process, after a sync: one section's heap or "
+        "dirty pages can't slow the next"
+    )
+    if len(wanted) > 1 and args.rows is None:
+        for section in (s for s in SECTIONS if s in wanted):
+            os.sync()  # a burst leaves ~1 GB of dirty pages: written back now, not during the next section
+            time.sleep(2)
+            report.rows.extend(_section_in_child(section, args))
+        return report
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         if args.profile:
@@ -74,6 +86,18 @@ async def run(args: argparse.Namespace) -> Report:
     return report
 
 
+def _section_in_child(section: str, args: argparse.Namespace) -> list[Row]:
+    """Run one section as `python -m bench --only SECTION` and read its rows back."""
+    with tempfile.TemporaryDirectory(prefix="bench-rows-") as tmp:
+        rows = Path(tmp) / "rows.json"
+        argv = [sys.executable, "-m", "bench", "--only", section, "--rows", str(rows), "--latency", str(args.latency)]
+        argv += ["--quick"] * args.quick + ["--plain"] * args.plain
+        if args.profile is not None:
+            argv += ["--profile", str(args.profile)]
+        subprocess.run(argv, check=True, cwd=Path(__file__).resolve().parent.parent)
+        return [Row(**row) for row in json.loads(rows.read_text())]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a 1–2 minute smoke version (smaller N and counts)")
@@ -81,11 +105,15 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=2.0, help="fake model latency for the bursts (s)")
     parser.add_argument("--profile", type=Path, help="write py-spy collapsed stacks of each burst's bot here")
     parser.add_argument("--plain", action="store_true", help="bursts run `python -m bot run` without bench timers")
+    parser.add_argument("--rows", type=Path, help=argparse.SUPPRESS)  # a child run: write the rows here as JSON
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
     print(f"python -m bench{' --quick' if args.quick else ''}: running {', '.join(args.only or SECTIONS)}")
     report = asyncio.run(run(args))
+    if args.rows is not None:
+        args.rows.write_text(json.dumps([dataclasses.asdict(row) for row in report.rows]))
+        return
     print()
     print(report.render())
     print(f"took {time.monotonic() - started:.0f} s")
