@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from bot.store import PostgresStore, SqliteStore, Store
+from bot.store.postgres_schema import MIGRATIONS
 from tests.store import NOW, Clock
 
 # Each call returns a new, unopened instance on the same database: a second call stands for a second process.
@@ -107,3 +108,15 @@ async def store(new_store: StoreFactory) -> Store:
     opened = new_store()
     await opened.open()
     return opened
+
+
+async def schema_at_version(conn: asyncpg.Connection, schema: str, version: int) -> None:
+    """Create `schema` as a process of store version `version` left it (to test migrating from there)."""
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    await conn.execute(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, description text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    for number, description, sql in MIGRATIONS[:version]:
+        await conn.execute(sql)
+        await conn.execute("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)", number, description)

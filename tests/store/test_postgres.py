@@ -17,7 +17,7 @@ import pytest
 from bot.store import Limits, PostgresStore, Reservation, open_store
 from bot.store.postgres_schema import LATEST, MIGRATIONS
 from tests.store import NOW, USER, hold
-from tests.store.conftest import POSTGRES_URL, fresh_schema
+from tests.store.conftest import POSTGRES_URL, fresh_schema, schema_at_version
 
 SECRET = "s3cr3t-pa55"
 
@@ -125,16 +125,7 @@ async def test_column_types(pg: PostgresStore, schema: str) -> None:
 async def test_a_turn_pending_from_before_migration_4_reads_back_ownerless(schema: str) -> None:
     conn = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": schema})
     try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-        await conn.execute(
-            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, description text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for version, description, sql in MIGRATIONS[:3]:
-            await conn.execute(sql)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)", version, description
-            )
+        await schema_at_version(conn, schema, 3)
         await conn.execute(
             "INSERT INTO sessions (id, thread_key, created_by, created_at) VALUES ('s1', 't', $1, $2)", USER, NOW
         )

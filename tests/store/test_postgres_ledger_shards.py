@@ -18,9 +18,9 @@ import pytest
 
 from bot.store import Limits, PostgresStore, Refusal, Reservation, Usage
 from bot.store.ledger_rules import refusal
-from bot.store.postgres_schema import LATEST, MIGRATIONS
+from bot.store.postgres_schema import LATEST
 from tests.store import NOW, USER, WORKSPACE, hold
-from tests.store.conftest import POSTGRES_URL, fresh_schema
+from tests.store.conftest import POSTGRES_URL, fresh_schema, schema_at_version
 
 DAY, MONTH = "2026-11-21", "2026-11"
 NO_LIMITS = Limits(daily_credits=None, monthly_credits=None)
@@ -287,14 +287,7 @@ async def test_a_fresh_schema_gets_the_view_and_the_functions(schema: str) -> No
 async def test_migrating_a_version_1_schema_keeps_counters_and_held_reservations(schema: str) -> None:
     conn = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": schema})
     try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-        await conn.execute(
-            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, description text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        version, description, sql = MIGRATIONS[0]
-        await conn.execute(sql)
-        await conn.execute("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)", version, description)
+        await schema_at_version(conn, schema, 1)
         # What version 1 wrote: two committed credits ($0.5) and one held ($0.25) by USER today.
         await conn.execute(
             "INSERT INTO usage_counters (scope, period, credits, usd) VALUES ($1, $2, 3, 0.75), ($1, $3, 3, 0.75),"
