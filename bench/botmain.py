@@ -72,6 +72,8 @@ def _instrument(services: Services) -> None:
     for http in services.gemini._pool._clients:
         _wrap(http, "send", "stage:request sent → answer headers")
     _wrap(services.ledger, "reserve", "stage:ledger reserve")
+    _wrap(services.store, "put_blob", "stage:store image (hash + write)")
+    _wrap(services.store, "insert_turn", "stage:store turn row")
     if hasattr(services.store, "write"):
         _wrap(services.store, "write", "stage:store write (queue + run)")
 

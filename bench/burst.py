@@ -118,6 +118,7 @@ async def discord_burst(
                 **window(str(bot.stats), *span),
                 "span": [span[1] - span[0]],
                 "model call began (s into the burst)": starts(str(bot.stats), "stage:model call", *span),
+                "turn row written from (s into the burst)": starts(str(bot.stats), "stage:store turn row", *span),
             }
     return result
 
@@ -172,5 +173,6 @@ async def slack_burst(
                 **window(str(bot.stats), *span),
                 "span": [span[1] - span[0]],
                 "model call began (s into the burst)": starts(str(bot.stats), "stage:model call", *span),
+                "turn row written from (s into the burst)": starts(str(bot.stats), "stage:store turn row", *span),
             }
     return result
