@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,3 +115,23 @@ def png_bytes(width: int = 64, height: int = 64, colour: tuple[int, int, int] = 
 
 def size_of(data: bytes) -> tuple[int, int]:
     return Image.open(io.BytesIO(data)).size
+
+
+def die_after(db: str, body: str) -> None:
+    """A separate process opens the store at `db`, runs `body` (async code that sees `store`, `now` = NOON, and
+    `owner`, its own owner id) and is killed with SIGKILL: whatever it left behind stays as a crash leaves it."""
+    lines = "".join(f"    {line}\n" for line in textwrap.dedent(body).strip().splitlines())
+    script = (
+        "import asyncio, os, signal\n"
+        "from datetime import datetime, timedelta, UTC\n"
+        "from bot.store import open_store\nfrom bot.store.base import Limits, TurnRow\n"
+        "from bot.quotas import instance_owner\n"
+        "async def main():\n"
+        f"    store = open_store({db!r}); await store.open()\n"
+        "    now, owner = datetime(2026, 11, 21, 12, tzinfo=UTC), instance_owner()\n"
+        f"{lines}"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "asyncio.run(main())\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], check=False, cwd=os.getcwd(), timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed

@@ -6,8 +6,6 @@ import asyncio
 import io
 import os
 import struct
-import subprocess
-import sys
 import time
 import zlib
 from datetime import timedelta
@@ -17,7 +15,7 @@ from PIL import Image
 
 from bot.models import UserRef
 from bot.store.base import Limits
-from tests.core.conftest import ALICE, BOB, NOON, png_bytes
+from tests.core.conftest import ALICE, BOB, NOON, die_after, png_bytes
 from tests.fakes.chat import BytesImage
 from tests.fakes.gemini import Fault
 
@@ -112,20 +110,13 @@ async def test_a_reservation_left_by_a_killed_process_is_reclaimed_on_the_next_s
     services = await make_services()
     db = services.settings.database_url.removeprefix("sqlite:///")
     await services.close()
-    script = (
-        "import asyncio, os, signal, sys\n"
-        "from datetime import datetime, timedelta, UTC\n"
-        "from bot.store import open_store\nfrom bot.store.base import Limits\nfrom bot.quotas import instance_owner\n"
-        "async def main():\n"
-        f"    store = open_store({db!r}); await store.open()\n"
-        "    await store.reserve(user_key='console:alice', workspace_id='', credits=1, usd=0.1,\n"
-        "        limits=Limits(5, 50), now=datetime(2026, 11, 21, 12, tzinfo=UTC), ttl=timedelta(hours=1),\n"
-        "        owner=instance_owner())\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "asyncio.run(main())\n"
+    die_after(
+        db,
+        """
+        await store.reserve(user_key='console:alice', workspace_id='', credits=1, usd=0.1, limits=Limits(5, 50),
+                            now=now, ttl=timedelta(hours=1), owner=owner)
+        """,
     )
-    killed = subprocess.run([sys.executable, "-c", script], check=False, cwd=os.getcwd(), timeout=60)
-    assert killed.returncode == -9
 
     restarted = await make_services()
     try:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +14,7 @@ from bot.models import Invocation
 from bot.services import Services
 from bot.store.sqlite_schema import MIGRATIONS, statements, to_text
 from commands import COMMANDS
-from tests.core.conftest import ALICE, NOON, THREAD, Clock
+from tests.core.conftest import ALICE, NOON, THREAD, Clock, die_after
 from tests.fakes.chat import RecordingResponder
 from tests.fakes.gemini import FakeGemini
 from tests.store import make_turn
@@ -58,22 +55,15 @@ async def test_the_pending_turn_of_a_replica_that_died_is_failed_by_a_survivors_
     make_services, clock: Clock
 ) -> None:
     survivor = await make_services()
-    script = (
-        "import asyncio, os, signal\n"
-        "from datetime import datetime, UTC\n"
-        "from bot.store import open_store\nfrom bot.store.base import TurnRow\nfrom bot.quotas import instance_owner\n"
-        "async def main():\n"
-        f"    store = open_store({database(survivor)!r}); await store.open()\n"
-        "    now = datetime(2026, 11, 21, 12, tzinfo=UTC)\n"
-        "    session = await store.get_or_create_session(thread_key='elsewhere', user_key='console:bob', now=now)\n"
-        "    await store.insert_turn(TurnRow(id='t1', session_id=session.id, parent_id=None, kind='imagine',\n"
-        "        user_key='console:bob', user_name='Bob', prompt='a dog', model='m', aspect_ratio=None,\n"
-        "        image_size=None, request_json='{}', created_at=now, owner=instance_owner()))\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "asyncio.run(main())\n"
+    die_after(
+        database(survivor),
+        """
+        session = await store.get_or_create_session(thread_key='elsewhere', user_key='console:bob', now=now)
+        await store.insert_turn(TurnRow(id='t1', session_id=session.id, parent_id=None, kind='imagine',
+            user_key='console:bob', user_name='Bob', prompt='a dog', model='m', aspect_ratio=None,
+            image_size=None, request_json='{}', created_at=now, owner=owner))
+        """,
     )
-    killed = subprocess.run([sys.executable, "-c", script], check=False, cwd=os.getcwd(), timeout=60)
-    assert killed.returncode == -9
     assert statuses(database(survivor)) == [("pending", "")]
 
     clock.now = NOON + timedelta(minutes=1)
