@@ -7,9 +7,10 @@ Without a server the Postgres tests skip locally and fail under CI=true.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
@@ -120,3 +121,23 @@ async def schema_at_version(conn: asyncpg.Connection, schema: str, version: int)
     for number, description, sql in MIGRATIONS[:version]:
         await conn.execute(sql)
         await conn.execute("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)", number, description)
+
+
+@asynccontextmanager
+async def opened(stores: Sequence[PostgresStore]) -> AsyncIterator[Sequence[PostgresStore]]:
+    """The stores opened together, and closed afterwards (several processes' pools, or twins to compare)."""
+    await asyncio.gather(*(store.open() for store in stores))
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def terminate_backend(pid: int) -> None:
+    """Kill one server connection from outside, as a restart or an admin would."""
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()

@@ -17,7 +17,7 @@ import pytest
 from bot.store import Limits, PostgresStore, Reservation, open_store
 from bot.store.postgres_schema import LATEST, MIGRATIONS
 from tests.store import NOW, USER, hold
-from tests.store.conftest import POSTGRES_URL, fresh_schema, schema_at_version
+from tests.store.conftest import POSTGRES_URL, fresh_schema, schema_at_version, terminate_backend
 
 SECRET = "s3cr3t-pa55"
 
@@ -332,11 +332,7 @@ async def test_ping_turns_false_when_the_server_connection_is_gone(schema: str) 
 async def test_the_pool_reconnects_after_the_server_dropped_its_connection(pg: PostgresStore) -> None:
     async with pg.transaction() as conn:
         pid = await conn.fetchval("SELECT pg_backend_pid()")
-    admin = await asyncpg.connect(POSTGRES_URL)
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await admin.close()
+    await terminate_backend(pid)
     for _ in range(40):  # the first ping may still meet the dying connection
         if await pg.ping():
             break

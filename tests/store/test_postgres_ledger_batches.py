@@ -16,7 +16,7 @@ from bot.store import Limits, PostgresStore, Reservation
 from bot.store import postgres_ledger as ledger
 from bot.store.postgres_batch import Batcher
 from tests.store import NOW
-from tests.store.conftest import POSTGRES_URL, fresh_schema
+from tests.store.conftest import POSTGRES_URL, fresh_schema, opened
 
 DAY = "2026-11-21"
 
@@ -24,14 +24,12 @@ DAY = "2026-11-21"
 @asynccontextmanager
 async def twins() -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
     """Two stores on two fresh schemas: one gets batches, the other the same calls one by one."""
-    async with fresh_schema() as a, fresh_schema() as b:
-        stores = PostgresStore(POSTGRES_URL, schema=a), PostgresStore(POSTGRES_URL, schema=b)
-        await asyncio.gather(*(store.open() for store in stores))
-        try:
-            yield stores
-        finally:
-            for store in stores:
-                await store.close()
+    async with (
+        fresh_schema() as a,
+        fresh_schema() as b,
+        opened([PostgresStore(POSTGRES_URL, schema=a), PostgresStore(POSTGRES_URL, schema=b)]) as stores,
+    ):
+        yield stores[0], stores[1]
 
 
 async def counters(store: PostgresStore) -> list[tuple[str, str, int, float]]:

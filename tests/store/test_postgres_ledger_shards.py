@@ -20,7 +20,7 @@ from bot.store import Limits, PostgresStore, Refusal, Reservation, Usage
 from bot.store.ledger_rules import refusal
 from bot.store.postgres_schema import LATEST
 from tests.store import NOW, USER, WORKSPACE, hold
-from tests.store.conftest import POSTGRES_URL, fresh_schema, schema_at_version
+from tests.store.conftest import POSTGRES_URL, fresh_schema, opened, schema_at_version
 
 DAY, MONTH = "2026-11-21", "2026-11"
 NO_LIMITS = Limits(daily_credits=None, monthly_credits=None)
@@ -35,13 +35,8 @@ async def schema() -> AsyncIterator[str]:
 @asynccontextmanager
 async def pools(schema: str, n: int = 2) -> AsyncIterator[list[PostgresStore]]:
     """`n` stores on one schema: `n` processes, each with its own pool (and so its own shards)."""
-    stores = [PostgresStore(POSTGRES_URL, schema=schema) for _ in range(n)]
-    await asyncio.gather(*(store.open() for store in stores))
-    try:
-        yield stores
-    finally:
-        for store in stores:
-            await store.close()
+    async with opened([PostgresStore(POSTGRES_URL, schema=schema) for _ in range(n)]) as stores:
+        yield list(stores)
 
 
 async def shards(store: PostgresStore, scope: str, period: str = DAY) -> dict[int, tuple[int, float]]:

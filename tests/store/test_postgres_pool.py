@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from bot.store.postgres_pool import ConnectionPool, PoolClosedError
-from tests.store.conftest import require_postgres
+from tests.store.conftest import require_postgres, terminate_backend
 
 
 @pytest.fixture
@@ -101,13 +101,9 @@ async def test_a_query_cancelled_midway_costs_its_connection(pool: ConnectionPoo
     assert await pool.fetchval("SELECT pg_backend_pid()") != pid
 
 
-async def test_a_connection_killed_by_the_server_is_replaced(pool: ConnectionPool, url: str) -> None:
+async def test_a_connection_killed_by_the_server_is_replaced(pool: ConnectionPool) -> None:
     pid = await pool.fetchval("SELECT pg_backend_pid()")
-    admin = await asyncpg.connect(url)
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await admin.close()
+    await terminate_backend(pid)
     for _ in range(40):  # the first query may still meet the dying connection
         try:
             if await pool.fetchval("SELECT pg_backend_pid()") != pid:
