@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -38,7 +37,7 @@ from bot.store.sqlite_rows import (
     session_row,
     turn_row,
 )
-from bot.store.sqlite_schema import from_text, migrate, to_text, user_version
+from bot.store.sqlite_schema import IMAGES_PAGE_SIZE, create_images, from_text, migrate, set_wal, to_text, user_version
 from bot.store.sqlite_workers import Lane, run_group, run_reads
 
 T = TypeVar("T")
@@ -56,20 +55,32 @@ def _sha256(data: bytes) -> str:
 
 
 WAL_CHECKPOINT_PAGES = 10_000  # 40 MB of 4 KiB pages
+IMAGES_CHECKPOINT_PAGES = 40 * 1024 * 1024 // IMAGES_PAGE_SIZE  # 40 MB as well
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is cut back to this after a checkpoint
 
 
-class SqliteStore(Store):
-    """`Store` on one SQLite file (WAL), shared safely by coroutines and by processes.
+def images_path(path: str | Path) -> Path | None:
+    """The images file beside a database file: data/bananabot.db -> data/bananabot.images.db (None: in memory)."""
+    if str(path) == ":memory:":
+        return None
+    path = Path(path)
+    return path.with_name(f"{path.stem}.images{path.suffix}")
 
-    Every write runs as one synchronous function on the writer thread's connection, grouped with the writes queued
-    alongside it into one BEGIN IMMEDIATE … COMMIT, each in its own savepoint (see sqlite_workers.py). Processes are
+
+class SqliteStore(Store):
+    """`Store` on two SQLite files (WAL), shared safely by coroutines and by processes: the database, and beside it
+    the images (content-addressed blobs, 64 KiB pages; see `images_path`).
+
+    Every write runs as one synchronous function on its file's writer thread and connection, grouped with the writes
+    queued alongside it into one BEGIN IMMEDIATE … COMMIT, each in its own savepoint (see sqlite_workers.py). The two
+    files have a writer each, so a ledger or turn-row write never queues behind megabytes of images. Processes are
     serialized by SQLite's write lock, and busy_timeout makes the loser wait, not fail. Reads run on a connection and
     thread of their own: in WAL mode they never wait behind the writer, so a /quota during a burst of image turns
-    answers at once. Image reads (MBs each) have a third connection, so small reads never queue behind them.
+    answers at once. Image reads (MBs each) have a connection of their own, so small reads never queue behind them.
+    An image is committed before the turn that refers to it is written; purge deletes only images no turn refers to.
 
     Args:
-        path: The database file (parent directories are created), or ":memory:".
+        path: The database file (parent directories are created), or ":memory:" (one connection holds both).
         clock: Wall clock for the few writes whose contract has no `now` (blob touch time); tests pin it.
     """
 
@@ -77,12 +88,15 @@ class SqliteStore(Store):
         self.path = path
         self._clock = clock
         self._lock = asyncio.Lock()  # open and close
+        self._images_path = images_path(path)
         self._writer = Lane(self._connect_writer, run_group, name="sqlite-writer")
+        self._images = self._writer  # ":memory:" can't be opened twice: one connection does everything
         self._readers: tuple[Lane, Lane] | None = None  # (small reads, blob reads)
-        if str(path) != ":memory:":  # ":memory:" can't be opened twice: its reads go through the writer
+        if self._images_path is not None:
+            self._images = Lane(self._connect_images_writer, run_group, name="sqlite-image-writer")
             self._readers = (
-                Lane(self._connect_reader, run_reads, name="sqlite-reader"),
-                Lane(self._connect_reader, run_reads, name="sqlite-blob-reader"),
+                Lane(lambda: self._connect_reader(self.path), run_reads, name="sqlite-reader"),
+                Lane(lambda: self._connect_reader(self._images_path), run_reads, name="sqlite-blob-reader"),
             )
 
     # Connections
@@ -104,24 +118,37 @@ class SqliteStore(Store):
         conn = sqlite3.connect(self.path, isolation_level=None)  # autocommit: the writer says BEGIN itself
         conn.row_factory = sqlite3.Row
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # first: the other pragmas may wait for a lock
-            _set_wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
-            # Checkpoint at 40 MB of WAL, not SQLite's 4 MB: every third 1.5 MB image write paid for a
-            # checkpoint and its fsyncs (store phase of an edit 22-27 -> 13-14 ms). Maintenance checkpoints each
-            # minute as well (`checkpoint`), so a quiet bot's writes don't wait for 40 MB to reach the disk.
-            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
-            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+            _writer_pragmas(conn, WAL_CHECKPOINT_PAGES)
             conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn)
+            images = self._images_path
+            conn.execute("ATTACH DATABASE ? AS images", (":memory:" if images is None else str(images),))
+            create_images(conn, "images")
+            migrate(conn)  # step 4 moves the images of an older database into their file
+            if images is not None:
+                conn.execute("DETACH DATABASE images")  # else BEGIN IMMEDIATE would lock the images file too
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _connect_reader(self) -> sqlite3.Connection:
+    def _connect_images_writer(self) -> sqlite3.Connection:
+        """On the image writer's thread: the images file, with the database attached read-only as "meta" (purge
+        asks it which images turns still refer to; read-only, so a write here never locks the database)."""
+        assert self._images_path is not None
+        conn = sqlite3.connect(self._images_path.resolve().as_uri(), isolation_level=None, uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            _writer_pragmas(conn, IMAGES_CHECKPOINT_PAGES)
+            conn.execute("ATTACH DATABASE ? AS meta", (Path(self.path).resolve().as_uri() + "?mode=ro",))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connect_reader(self, path: str | Path | None) -> sqlite3.Connection:
         """On a reader thread: a read-only connection."""
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        assert path is not None
+        conn = sqlite3.connect(path, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA query_only = ON")
@@ -137,7 +164,9 @@ class SqliteStore(Store):
             await lane.close()
 
     def _lanes(self) -> tuple[Lane, ...]:
-        return (self._writer, *(self._readers or ()))
+        """In the order they open: the writer creates both files and migrates them first."""
+        images = () if self._images is self._writer else (self._images,)
+        return (self._writer, *images, *(self._readers or ()))
 
     async def write(self, fn: Callable[[sqlite3.Connection], T], *, size: int = 0) -> T:
         """`fn(conn)` on the writer connection inside a transaction: its result, or its exception with its changes
@@ -284,20 +313,21 @@ class SqliteStore(Store):
     @override
     async def put_blob(self, data: bytes, mime: str) -> str:
         sha = await asyncio.to_thread(_sha256, data)  # multi-MB images: keep the event loop free
-        await self._write(
-            "INSERT INTO blobs (sha256, mime, size, data, touched_at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at",
-            (sha, mime, len(data), data, to_text(self._clock())),
-            size=len(data),
+        sql = (
+            "INSERT INTO blobs (sha256, mime, size, touched_at, data) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at"
         )
+        params = (sha, mime, len(data), to_text(self._clock()), data)
+        await self._images.run(lambda conn: conn.execute(sql, params), size=len(data))
         return sha
 
     @override
     async def checkpoint(self) -> None:
-        """Copy the WAL into the database file and sync it (PASSIVE: never waits for readers or the writer).
-        Runs on the blob reader's connection: a checkpoint is allowed there and keeps the writer free."""
+        """Copy each file's WAL into it and sync it (PASSIVE: never waits for readers or the writer). Runs on the
+        reader connections: a checkpoint is allowed there and keeps the writers free."""
         if self._readers is not None:
-            await self._readers[1].run(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+            for lane in self._readers:
+                await lane.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
 
     @override
     async def get_blob(self, sha256: str) -> tuple[bytes, str] | None:
@@ -453,26 +483,29 @@ class SqliteStore(Store):
                 f"DELETE FROM sessions WHERE id IN ({DEAD_SESSIONS})",  # noqa: S608
                 "DELETE FROM seen_events WHERE seen_at < :before",
                 "DELETE FROM reservations WHERE state != 'held' AND settled_at < :before",
-                "DELETE FROM blobs WHERE touched_at < :before"
-                " AND NOT EXISTS (SELECT 1 FROM turn_blobs WHERE turn_blobs.sha256 = blobs.sha256)",
             ):
                 deleted += int(conn.execute(sql, params).rowcount)
             return deleted
 
-        return await self.write(purge)
+        def orphans(conn: sqlite3.Connection) -> int:  # turn_blobs: the database's, read after purge committed
+            sql = (
+                "DELETE FROM blobs WHERE touched_at < :before"
+                " AND NOT EXISTS (SELECT 1 FROM turn_blobs WHERE turn_blobs.sha256 = blobs.sha256)"
+            )
+            return int(conn.execute(sql, params).rowcount)
+
+        return await self.write(purge) + await self._images.run(orphans)
 
 
-def _set_wal(conn: sqlite3.Connection) -> None:
-    """SQLite may refuse the switch to WAL at once ("database is locked", no busy wait) while another process
-    creates the same new file; retry briefly."""
-    for attempt in range(50):
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 49:
-                raise
-            time.sleep(0.02 * (attempt + 1))
+def _writer_pragmas(conn: sqlite3.Connection, checkpoint_pages: int) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # first: the other pragmas may wait for a lock
+    set_wal(conn)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    # Checkpoint at 40 MB of WAL, not SQLite's 4 MB: every third 1.5 MB image write paid for a checkpoint and its
+    # fsyncs (store phase of an edit 22-27 -> 13-14 ms). Maintenance checkpoints each minute as well
+    # (`checkpoint`), so a quiet bot's writes don't wait for 40 MB to reach the disk.
+    conn.execute(f"PRAGMA wal_autocheckpoint = {checkpoint_pages}")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
 
 
 def _policy(conn: sqlite3.Connection, user_key: str) -> UserPolicy:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 
 from bot.store import Limits, Refusal, Reservation, Store, TurnRow
@@ -19,6 +22,23 @@ RESPONSE_JSON = (
     '{"role":"model","parts":[{"text":"thinking","thought":true},'
     '{"blob":"%s","mimeType":"image/png","thoughtSignature":"Cq8+Ab/9xY+/z0==","thought":false}]}'
 )
+
+
+class Gate:
+    """A write that holds the writer thread until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def __call__(self, conn: sqlite3.Connection) -> str:
+        self.entered.set()
+        if not self.opened.wait(timeout=30):
+            raise TimeoutError("the test never opened the gate")
+        return "gate"
+
+    async def wait_entered(self) -> None:
+        assert await asyncio.to_thread(self.entered.wait, 30)
 
 
 class Clock:

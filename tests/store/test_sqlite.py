@@ -14,7 +14,6 @@ from tests.store import NOW, USER
 TABLES = {
     "sessions",
     "turns",
-    "blobs",
     "turn_blobs",
     "reservations",
     "usage_counters",
@@ -137,18 +136,3 @@ async def test_open_store_file_path_opens(tmp_path: Path) -> None:
     await store.open()
     assert (tmp_path / "deep" / "er" / "bot.db").is_file()
     await store.close()
-
-
-async def test_a_checkpoint_moves_written_images_into_the_database_file(
-    sqlite_store: SqliteStore, tmp_path: Path
-) -> None:
-    # Images stay in the WAL until 40 MB of it (not at every third image); maintenance's checkpoint each minute
-    # writes them into the database file, from the blob reader's connection, while the writer goes on.
-    db = tmp_path / "nested" / "dir" / "bot.db"
-    images = [bytes([i]) * 1_000_000 for i in range(5)]
-    keys = [await sqlite_store.put_blob(image, "image/png") for image in images]
-    before = db.stat().st_size
-    assert before < 1_000_000 and Path(f"{db}-wal").stat().st_size > 5_000_000
-    await sqlite_store.checkpoint()
-    assert db.stat().st_size > 5_000_000
-    assert [await sqlite_store.get_blob(key) for key in keys] == [(image, "image/png") for image in images]

@@ -2,7 +2,6 @@
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from bot.store import Limits, Refusal, Reservation, SqliteStore
 from bot.store.sqlite_workers import MAX_BATCH_BYTES, Job, run_group
-from tests.store import NOW, USER, hold
+from tests.store import NOW, USER, Gate, hold
 
 EVENTS = "SELECT event_id FROM seen_events ORDER BY event_id"
 
@@ -65,23 +64,6 @@ def assert_unlocked(store: SqliteStore) -> None:
         other.execute("ROLLBACK")
     finally:
         other.close()
-
-
-class Gate:
-    """A write that holds the writer thread until the test opens the gate."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.opened = threading.Event()
-
-    def __call__(self, conn: sqlite3.Connection) -> str:
-        self.entered.set()
-        if not self.opened.wait(timeout=30):
-            raise TimeoutError("the test never opened the gate")
-        return "gate"
-
-    async def wait_entered(self) -> None:
-        assert await asyncio.to_thread(self.entered.wait, 30)
 
 
 # Group commit, on the writer's connection directly
@@ -157,14 +139,15 @@ async def test_when_begin_fails_every_job_gets_the_error(conn: sqlite3.Connectio
 
 @pytest.fixture
 def groups(sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of each group the store's writer commits from now on."""
+    """The size of each group the store's writers (database and images) commit from now on."""
     sizes: list[int] = []
 
     def counting_run_group(conn: sqlite3.Connection, jobs: list[Job]) -> None:
         sizes.append(len(jobs))
         run_group(conn, jobs)
 
-    monkeypatch.setattr(sqlite_store._writer, "_run_batch", counting_run_group)
+    for lane in (sqlite_store._writer, sqlite_store._images):
+        monkeypatch.setattr(lane, "_run_batch", counting_run_group)
     return sizes
 
 
