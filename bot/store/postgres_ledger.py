@@ -9,6 +9,8 @@ against one limit take turns, and each sees all the others committed before it (
 The hot operations are plpgsql functions: `ledger_reserve` and `ledger_settle` (migration 2) do one call in one
 round trip and one implicit transaction; their `_batch` versions (migration 3) do many concurrent calls in one,
 deciding them in order exactly as the single functions would one after another.
+The two settle functions plan their statements for each call (migration 5): a plan cached while `reservations`
+was small would scan the whole table for every settle once it had grown.
 
 Every transaction takes its row locks in one global order: reservation rows, then shard-0 counter rows by
 (scope, period), then the other shards by (scope, period, shard), under the "C" collation. Reserve, settle,

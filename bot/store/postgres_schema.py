@@ -526,6 +526,133 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX turns_pending_by_owner ON turns (owner) WHERE status = 'pending';
         """,
     ),
+    (
+        5,
+        "ledger settles plan each call: reservation lookups go through the primary key however the table grew",
+        """
+        -- plpgsql keeps a statement's generic plan for the life of the connection, until the table's statistics
+        -- change. Planned while reservations was small (a new database, or before autoanalyze caught up), the
+        -- settle batch's UPDATE kept a sequential scan and its lookups a scan of every held entry of the state
+        -- indexes, dead ones included: each settle read the whole table, slower with every reservation made.
+        -- Settling now plans its statements for the ids it is given (a custom plan), by the primary key.
+        CREATE OR REPLACE FUNCTION ledger_settle_batch(
+            p_ids text[], p_refunds boolean[], p_usd double precision[], p_nows timestamptz[]
+        ) RETURNS SETOF boolean LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+        DECLARE
+            my_shard constant smallint := 1 + pg_backend_pid() % 64;
+            sep constant text := chr(31);
+            held_ids text[];
+            held_users text[];
+            held_workspaces text[];
+            held_credits integer[];
+            held_usd double precision[];
+            held_days text[];
+            held_months text[];
+            done boolean[];
+            settled boolean[] := '{}';
+            moved_credits integer[] := '{}';
+            moved_usd double precision[] := '{}';
+            at integer[] := '{}';
+            keys text[];
+            scopes text[];
+            periods text[];
+            totals_credits bigint[];
+            totals_usd double precision[];
+            h integer;
+            d integer;
+            m integer;
+        BEGIN
+            -- Lock the held ones in id order and read them, in one statement that goes through the primary key. The
+            -- state test is "not settled" rather than "= 'held'", which no index on state can serve: those indexes
+            -- keep an entry for each settled row's held version until a vacuum. A row settled while this call
+            -- waited for its lock is checked again, at its new version, and left out.
+            SELECT array_agg(r.id), array_agg(r.user_key), array_agg(r.workspace_id), array_agg(r.credits),
+                array_agg(r.usd), array_agg(r.day), array_agg(r.month)
+            INTO held_ids, held_users, held_workspaces, held_credits, held_usd, held_days, held_months
+            FROM (
+                SELECT id, user_key, workspace_id, credits, usd, day, month FROM reservations
+                WHERE id = ANY(p_ids) AND state NOT IN ('committed', 'refunded')
+                ORDER BY id FOR UPDATE
+            ) AS r;
+            done := array_fill(false, ARRAY[coalesce(cardinality(held_ids), 0)]);
+            -- Which calls settle (the first one per held reservation) and what they move.
+            FOR n IN 1 .. coalesce(cardinality(p_ids), 0) LOOP
+                h := array_position(held_ids, p_ids[n]);
+                IF h IS NULL OR done[h] THEN
+                    settled := settled || false;
+                    at := at || 0;
+                    moved_credits := moved_credits || 0;
+                    moved_usd := moved_usd || 0.0::double precision;
+                ELSE
+                    done[h] := true;
+                    settled := settled || true;
+                    at := at || h;
+                    moved_credits := moved_credits || CASE WHEN p_refunds[n] THEN -held_credits[h] ELSE 0 END;
+                    moved_usd := moved_usd || (p_usd[n] - held_usd[h]);
+                END IF;
+            END LOOP;
+            UPDATE reservations AS r
+            SET state = CASE WHEN c.refund THEN 'refunded' ELSE 'committed' END, actual_usd = c.usd,
+                settled_at = c.now
+            FROM unnest(p_ids, p_refunds, p_usd, p_nows, settled) AS c(id, refund, usd, now, settled)
+            WHERE c.settled AND r.id = c.id;
+            -- The users' rows of the calls that move anything, locked in order; their values are the totals.
+            WITH locked AS (
+                INSERT INTO usage_shards AS c (scope, period, shard)
+                SELECT k.scope, k.period, 0
+                FROM (
+                    SELECT DISTINCT r.scope, r.period
+                    FROM unnest(at, moved_credits, moved_usd) AS i(h, credits, usd)
+                    CROSS JOIN LATERAL (VALUES
+                        ('user:' || held_users[i.h], held_months[i.h]),
+                        ('user:' || held_users[i.h], held_days[i.h])
+                    ) AS r(scope, period)
+                    WHERE i.h > 0 AND (i.credits <> 0 OR i.usd <> 0)
+                ) AS k
+                ORDER BY k.scope COLLATE "C", k.period COLLATE "C"
+                ON CONFLICT (scope, period, shard) DO UPDATE SET credits = c.credits
+                RETURNING c.scope, c.period, c.credits, c.usd
+            )
+            SELECT array_agg(l.scope || sep || l.period), array_agg(l.scope), array_agg(l.period),
+                array_agg(l.credits::bigint), array_agg(l.usd)
+            INTO keys, scopes, periods, totals_credits, totals_usd
+            FROM locked AS l;
+            -- In call order, as separate calls would: a user's counters never go below zero.
+            FOR n IN 1 .. coalesce(cardinality(p_ids), 0) LOOP
+                IF settled[n] AND (moved_credits[n] <> 0 OR moved_usd[n] <> 0) THEN
+                    h := at[n];
+                    d := array_position(keys, 'user:' || held_users[h] || sep || held_days[h]);
+                    m := array_position(keys, 'user:' || held_users[h] || sep || held_months[h]);
+                    totals_credits[d] := GREATEST(totals_credits[d] + moved_credits[n], 0);
+                    totals_credits[m] := GREATEST(totals_credits[m] + moved_credits[n], 0);
+                    totals_usd[d] := GREATEST(totals_usd[d] + moved_usd[n], 0.0);
+                    totals_usd[m] := GREATEST(totals_usd[m] + moved_usd[n], 0.0);
+                END IF;
+            END LOOP;
+            UPDATE usage_shards AS s SET credits = t.credits, usd = t.usd
+            FROM unnest(scopes, periods, totals_credits, totals_usd) AS t(scope, period, credits, usd)
+            WHERE s.scope = t.scope AND s.period = t.period AND s.shard = 0
+                AND (s.credits <> t.credits OR s.usd <> t.usd);
+            INSERT INTO usage_shards AS c (scope, period, shard, credits, usd)
+            SELECT k.scope, k.period, my_shard, SUM(k.credits), SUM(k.usd)
+            FROM (
+                SELECT r.scope, held_days[i.h] AS period, i.credits, i.usd
+                FROM unnest(at, moved_credits, moved_usd) AS i(h, credits, usd)
+                CROSS JOIN LATERAL (VALUES ('workspace:' || held_workspaces[i.h]), ('global')) AS r(scope)
+                WHERE i.h > 0 AND (i.credits <> 0 OR i.usd <> 0)
+            ) AS k
+            GROUP BY k.scope, k.period
+            ORDER BY k.scope COLLATE "C", k.period COLLATE "C"
+            ON CONFLICT (scope, period, shard) DO UPDATE SET credits = c.credits + excluded.credits,
+                usd = c.usd + excluded.usd;
+            RETURN QUERY SELECT unnest(settled);
+        END
+        $$;
+
+        ALTER FUNCTION ledger_settle(text, boolean, double precision, timestamptz)
+            SET plan_cache_mode = force_custom_plan;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
