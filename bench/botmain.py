@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import gc
 import json
 import os
 import sys
@@ -61,6 +62,19 @@ async def _lag() -> None:
         SAMPLES.setdefault("loop_lag", []).append((before, max(0.0, time.monotonic() - before - 0.01)))
 
 
+def _gc_timer() -> Callable[[str, dict[str, int]], None]:
+    """A gc callback: each collection's pause, keyed by generation (a full one walks every live object)."""
+    began = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.monotonic()
+        else:
+            record(f"gc:{info['generation']}", began[0])
+
+    return callback
+
+
 def _wrap(owner: Any, name: str, label: str) -> None:
     original = getattr(owner, name)
     setattr(owner, name, (timed if asyncio.iscoroutinefunction(original) else timed_sync)(label, original))
@@ -102,6 +116,7 @@ def install() -> None:
                         ("session_of", "session (thread, lease)")):  # fmt: skip
         _wrap(commands.imagine, name, f"stage:{label}")
     _wrap(bot.gemini.client, "parse_response", "stage:answer parse (thread)")
+    gc.callbacks.append(_gc_timer())
     atexit.register(_dump)
 
 

@@ -75,7 +75,11 @@ def _burst_rows(report: Report, b: Burst, plan: Plan) -> None:
 
 def _inside_rows(report: Report, head: str, inside: dict[str, list[float]]) -> None:
     """What bench/botmain.py saw inside the bot during the burst: where a cheap command's and a turn's time goes."""
-    labels = {"loop_lag": "bot event-loop lag (10 ms timer)", "handler:quota": "bot /quota handler (store reads)"}
+    labels = {
+        "loop_lag": "bot event-loop lag (10 ms timer)",
+        "handler:quota": "bot /quota handler (store reads)",
+        **{f"gc:{generation}": f"bot GC pause, generation {generation}" for generation in range(3)},
+    }
     for key, samples in inside.items():
         if key in labels or key.startswith("stage:") or key.endswith("(s into the burst)"):
             label = labels.get(key) or "bot " + key.removeprefix("stage:")
