@@ -16,7 +16,7 @@ from bot.adapter import load_adapters
 from bot.config import Settings
 from bot.logs import configure_logging
 from bot.maintenance import run_maintenance
-from bot.memory import tune_allocator
+from bot.memory import freeze_startup_heap, tune_allocator
 from bot.services import Services, build_services
 
 EXIT_NOT_CONFIGURED = 2
@@ -67,6 +67,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         _say("Or try it in a terminal: bananabot chat", err=True)
         return EXIT_NOT_CONFIGURED
     services = await build_services(settings)
+    freeze_startup_heap()
     for adapter in adapters:
         services.adapter_status[adapter.name] = "starting"
     if settings.http_port is not None and not any(

@@ -1,4 +1,5 @@
-"""glibc allocator settings for a process that moves megabyte images around.
+"""Memory settings for a long-running process that moves megabyte images around: glibc's allocator, and the
+garbage collector's view of what startup built.
 
 With its defaults, glibc raises its mmap threshold to the size of each big block that is freed (up to 32 MiB),
 so after the first image every 1–3 MB buffer comes from the heap instead, and freed holes between live blocks
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
 
@@ -39,3 +41,15 @@ def tune_allocator() -> bool:
     applied = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_ARENA_MAX, ARENA_MAX))
     log.debug("glibc allocator: mmap threshold %d, arenas %d: %s", MMAP_THRESHOLD, ARENA_MAX, applied)
     return applied
+
+
+def freeze_startup_heap() -> int:
+    """Take what startup built (modules, classes, clients, settings: ~70k objects) out of the cyclic collector's
+    reach, after collecting the garbage among it. Every full collection walked them all: a 45-65 ms pause of the
+    event loop in the middle of a burst (bench, GC timers), the largest single stall there. Later objects are
+    collected as before. Returns how many objects are frozen."""
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    log.info("startup heap: %d objects kept out of full garbage collections", frozen)
+    return frozen
