@@ -44,7 +44,7 @@ class SlackAdapter:
         ]
 
     async def run(self, services: Services) -> None:
-        from adapters.slack.wiring import build
+        from adapters.slack.wiring import build, close
 
         app, bot = build(services)
         try:
@@ -57,7 +57,7 @@ class SlackAdapter:
             raise
         finally:
             services.adapter_status[self.name] = "stopped"
-            await bot.http.aclose()
+            await close(bot)
 
     async def chat(self, services: Services, *, session: str, out_dir: Path | None) -> None:
         raise NotImplementedError("the Slack adapter has no terminal mode")

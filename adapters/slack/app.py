@@ -6,7 +6,6 @@ import logging
 import re
 from typing import Any
 
-import httpx
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -15,6 +14,7 @@ from adapters.slack.home import publish_home
 from adapters.slack.responder import SlackResponder
 from adapters.slack.translate import DM_THREAD, parse_admin, parse_flags, strip_mention, user_ref
 from bot.dispatcher import dispatch
+from bot.http_pool import ShardedPool
 from bot.models import Button, Invocation, ThreadRef
 from bot.services import Services
 from bot.targets import size_option
@@ -28,10 +28,10 @@ _ACTION = re.compile(r"^bb:")
 class SlackBot:
     """Turns Slack events into invocations; one per process, shared by HTTP and Socket Mode."""
 
-    def __init__(self, services: Services, client: AsyncWebClient, http: httpx.AsyncClient) -> None:
+    def __init__(self, services: Services, client: AsyncWebClient, http: ShardedPool) -> None:
         self.services = services
         self.client = client
-        self.http = http
+        self.http = http  # file downloads
         settings = services.settings
         self.token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
 

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
+from bot.http_pool import ShardedPool
 from bot.images import ImageRejected, human_bytes
 
 
@@ -16,7 +15,7 @@ class SlackFile:
     """A file from an event's `files[]`, downloaded lazily with the bot token."""
 
     info: dict[str, Any]
-    http: httpx.AsyncClient
+    http: ShardedPool
     token: str
     allowed_hosts: tuple[str, ...]
 
@@ -41,7 +40,10 @@ class SlackFile:
             # Security: the bot token is only ever sent to Slack's own file host.
             raise ImageRejected("not_image", f"I can only fetch files Slack hosts; “{self.filename}” is elsewhere.")
         headers = {"Authorization": f"Bearer {self.token}"}
-        async with self.http.stream("GET", url, headers=headers, follow_redirects=False) as response:
+        async with (
+            self.http.lease() as http,
+            http.stream("GET", url, headers=headers, follow_redirects=False) as response,
+        ):
             content_type = response.headers.get("content-type", "")
             if response.status_code != 200 or content_type.startswith("text/html"):
                 raise ImageRejected(

@@ -19,10 +19,10 @@ from bot.gemini.errors import (
     redact,
 )
 from bot.gemini.outcomes import Outcome
-from bot.gemini.pool import ShardedPool
 from bot.gemini.request import ImageRequest
 from bot.gemini.response import parse_response
 from bot.gemini.retry import RetryPolicy
+from bot.http_pool import ShardedPool
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from bot.gemini.pool import CONNECTIONS_PER_SHARD, ShardedPool
+from bot.http_pool import CONNECTIONS_PER_SHARD, ShardedPool
 
 
 class SlowServer:

@@ -100,6 +100,22 @@ async def test_mention_with_an_image_then_two_users_continue_in_the_thread(
     assert HUMAN not in reactions.get("eyes", []) and "white_check_mark" in reactions
 
 
+async def test_web_api_calls_and_downloads_reuse_their_connections(
+    slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini
+) -> None:
+    # slack_sdk opens a connection per call unless given a session: ~6 per turn, a CPU cost at 200 turns at once.
+    files = [fake_slack.add_file(f"ref{i}.png", "image/png", png_bytes(64, 64)) for i in range(2)]
+    mention = fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> two refs", files=files)
+    await slack_bot.deliver(mention)
+    await uploads(fake_slack, 1)
+    await idle(slack_bot)
+    web_api = [c for c in fake_slack.calls if c.path.startswith("/api/") and c.method != "apps.connections.open"]
+    downloads = [c for c in fake_slack.calls if "/files-pri/" in c.path]
+    assert len(web_api) >= 5 and len(downloads) == 2
+    assert len({c.peer for c in web_api}) <= len(web_api) // 2
+    assert len({c.peer for c in downloads}) == 1
+
+
 async def test_a_redelivered_event_runs_once(slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini) -> None:
     mention = fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> a lighthouse")
     await slack_bot.deliver(mention)

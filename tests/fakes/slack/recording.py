@@ -16,7 +16,8 @@ class RecordedCall:
     """One request: `method` is the Web API method ("chat.postMessage") or, for anything else, the path.
 
     `params` merges query string, form and JSON body (Web API calls only); `body` is the raw request body
-    (the uploaded bytes for the upload URL). `foreign` marks requests to the second, non-Slack host.
+    (the uploaded bytes for the upload URL). `foreign` marks requests to the second, non-Slack host. `peer` tells
+    requests on one kept-alive connection from requests on new ones.
     """
 
     method: str
@@ -31,6 +32,7 @@ class RecordedCall:
     status: int = 0
     response: Any = None
     foreign: bool = False
+    peer: str = ""  # the client's address and port: one per TCP connection
 
 
 RECORD_KEY: Any = (
@@ -60,6 +62,7 @@ def recorder(calls: list[RecordedCall], *, foreign: bool = False) -> Any:
             has_authorization="authorization" in headers,
             token=bearer(headers),
             foreign=foreign,
+            peer=str(request.transport.get_extra_info("peername") if request.transport else ""),
         )
         calls.append(call)
         request[RECORD_KEY] = call
