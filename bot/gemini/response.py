@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from bot.catalog import ModelSpec
+from bot.gemini import lift
 from bot.gemini.errors import MalformedResponseError
 from bot.gemini.outcomes import (
     FILTER_REASONS,
@@ -29,7 +29,7 @@ def parse_response(raw: bytes, *, spec: ModelSpec, size: str, attempts: int) -> 
         MalformedResponseError: the body is not a GenerateContentResponse.
     """
     try:
-        body = json.loads(raw)
+        body = lift.loads(raw)  # json.loads, with images left in `raw` as memoryviews
         if not isinstance(body, dict):
             raise TypeError("not an object")
         return _outcome(body, spec=spec, size=size, attempts=attempts)
