@@ -9,6 +9,9 @@ took the bench from ~1,300 to ~1,700 pairs/s before batching). This pool keeps o
 - a connection goes back to the pool only when it is healthy: open, outside a transaction, and the work on it
   ended normally or with a server ERROR (the session is still sound after one). On anything else (cancellation,
   timeout, a FATAL error such as a killed backend, a lost connection) it is terminated and its slot freed;
+- a connection idle longer than `max_idle_seconds` is closed instead of handed out: load balancers, PgBouncer and
+  cloud NATs drop idle TCP connections silently, and the first statement on one would fail (asyncpg's own pool
+  does the same after 300 s, its default);
 - no reset between checkouts: the store leaves no session state behind (no SET, LISTEN, cursor or session-level
   advisory lock; the migration lock is transaction-scoped), so there is nothing to undo;
 - `close()` waits for checked-out connections to come back, then closes them all; `terminate()` does not wait.
@@ -17,6 +20,7 @@ took the bench from ~1,300 to ~1,700 pairs/s before batching). This pool keeps o
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -35,17 +39,31 @@ def _session_survives(error: asyncpg.PostgresError) -> bool:
     return str(severity).upper() not in {"FATAL", "PANIC"}
 
 
+MAX_IDLE_SECONDS = 300.0
+
+
 class ConnectionPool:
     """Connections from `connect`, at most `max_size` of them open at once; `open()` makes `min_size` first."""
 
-    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], *, min_size: int, max_size: int) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        *,
+        min_size: int,
+        max_size: int,
+        max_idle_seconds: float = MAX_IDLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not 0 <= min_size <= max_size or max_size < 1:
             raise ValueError(f"pool sizes must satisfy 0 <= min_size ({min_size}) <= max_size ({max_size}), max >= 1")
         self._connect = connect
         self._min_size = min_size
         self._max_size = max_size
+        self._max_idle = max_idle_seconds
+        self._clock = clock
         self._size = 0  # connections open or being opened
-        self._idle: list[asyncpg.Connection] = []
+        self._idle: list[asyncpg.Connection] = []  # the most recently used last: it is handed out first
+        self._idle_since: dict[asyncpg.Connection, float] = {}
         self._busy: set[asyncpg.Connection] = set()
         # A waiter gets a connection, or None: "a slot is free, open one yourself".
         self._waiters: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
@@ -64,7 +82,7 @@ class ConnectionPool:
             for _ in range(self._min_size - self._size):
                 self._size += 1
                 try:
-                    self._idle.append(await self._connect())
+                    self._keep(await self._connect())
                 except BaseException:
                     self._size -= 1
                     raise
@@ -109,6 +127,7 @@ class ConnectionPool:
         self._close_waiters()
         await self._all_back.wait()
         idle, self._idle = self._idle, []
+        self._idle_since.clear()
         self._size -= len(idle)
         await asyncio.gather(*(conn.close() for conn in idle), return_exceptions=True)
 
@@ -119,6 +138,7 @@ class ConnectionPool:
             conn.terminate()
         self._size -= len(self._idle) + len(self._busy)
         self._idle.clear()
+        self._idle_since.clear()
         self._busy.clear()
         self._all_back.set()
 
@@ -136,8 +156,11 @@ class ConnectionPool:
             raise PoolClosedError("the Postgres pool is closed")
         while self._idle:
             conn = self._idle.pop()
+            since = self._idle_since.pop(conn, None)
             if not conn.is_closed():
-                return self._lend(conn)
+                if since is None or self._clock() - since <= self._max_idle:
+                    return self._lend(conn)
+                conn.terminate()  # idle too long: maybe dropped on the way already, never worth the risk
             self._size -= 1
         if self._size < self._max_size:
             self._size += 1
@@ -215,7 +238,11 @@ class ConnectionPool:
                 waiter.set_result(conn)
                 return
         if conn is not None:
-            self._idle.append(conn)  # when closing, close() closes it once all are back
+            self._keep(conn)  # when closing, close() closes it once all are back
+
+    def _keep(self, conn: asyncpg.Connection) -> None:
+        self._idle.append(conn)
+        self._idle_since[conn] = self._clock()
 
     def _free_slot(self) -> None:
         """A connection went away: a waiter, if any, may open a new one."""

@@ -116,6 +116,26 @@ async def test_a_connection_killed_by_the_server_is_replaced(pool: ConnectionPoo
     assert pool.size == 1
 
 
+async def test_a_connection_idle_too_long_is_closed_not_handed_out(url: str) -> None:
+    # A load balancer or PgBouncer may have dropped it silently: the first statement on it would fail.
+    now = [0.0]
+    pool = ConnectionPool(
+        partial(asyncpg.connect, url), min_size=1, max_size=2, max_idle_seconds=60, clock=lambda: now[0]
+    )
+    await pool.open()
+    try:
+        async with pool.acquire() as first:
+            pid = await first.fetchval("SELECT pg_backend_pid()")
+        now[0] = 59.0
+        assert await pool.fetchval("SELECT pg_backend_pid()") == pid  # idle 59 s: still used
+        now[0] = 120.0
+        async with pool.acquire() as second:
+            assert await second.fetchval("SELECT pg_backend_pid()") != pid
+        assert first.is_closed() and pool.size == 1
+    finally:
+        await pool.close()
+
+
 async def test_a_transaction_left_open_is_not_handed_out_again(pool: ConnectionPool) -> None:
     async with pool.acquire() as conn:
         pid = await conn.fetchval("SELECT pg_backend_pid()")
