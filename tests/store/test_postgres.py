@@ -118,6 +118,11 @@ async def test_column_types(pg: PostgresStore, schema: str) -> None:
     assert types["turns", "created_at"] == "timestamp with time zone"
     assert types["reservations", "expires_at"] == "timestamp with time zone"
     assert types["blobs", "data"] == "bytea"
+    async with pg.transaction() as conn:
+        storage = await conn.fetchval(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'blobs'::regclass AND attname = 'data'"
+        )
+    assert storage == b"e"  # EXTERNAL ("char" reads back as bytes): out of line, no pglz attempt on images
     assert types["usage_counters", "usd"] == "double precision"
     assert types["turns", "request_json"] == "text"  # not jsonb: byte-exact thought signatures
 
