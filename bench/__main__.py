@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import sections
 from bench.report import Report, Row
 
-SECTIONS = ("burst", "overhead", "ledger", "growth")  # "burst" is sections 1 and 2 (one run)
+SECTIONS = ("burst", "overhead", "ledger", "growth", "scaleout")  # "burst" is sections 1 and 2 (one run)
 
 
 def _machine() -> str:
@@ -62,6 +62,12 @@ async def run(args: argparse.Namespace) -> Report:
         )
     report.note("ledger: one op = Ledger.reserve + Ledger.commit (the bot's path, policy and grant reads included)")
     report.note(
+        "scale-out: the largest Slack burst with the Postgres store (a fresh schema on 127.0.0.1), by one process and "
+        "by two sharing it, each event sent to the next process in turn; Postgres server CPU includes its finished "
+        "backends. Everything shares this machine's cores, so two processes show how the work splits, not how far "
+        "two machines go"
+    )
+    report.note(
         "each section runs in a fresh `python -m bench --only …` process, after a sync: one section's heap or "
         "dirty pages can't slow the next"
     )
@@ -83,6 +89,8 @@ async def run(args: argparse.Namespace) -> Report:
             )
         if "ledger" in wanted:
             await sections.ledgers(report, plan, workdir)
+        if "scaleout" in wanted:
+            await sections.scale_out(report, plan, workdir)
     return report
 
 

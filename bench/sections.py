@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
 from bench import ledger
 from bench.burst import Burst, discord_burst, slack_burst
 from bench.growth import grow_session, seed_sessions, serve_few
@@ -13,6 +15,7 @@ from bench.inproc import InProcessBot
 from bench.overhead import CaseResult, Turns, run_cases
 from bench.phases import PHASES, PhaseClock
 from bench.procs import FakeGeminiProcess
+from bench.replicas import slack_replicas
 from bench.report import Report
 from bench.stats import MiB, ms, pct
 from bench.worlds import DiscordWorld
@@ -159,3 +162,26 @@ async def ledgers(report: Report, plan: Plan, workdir: Path) -> None:
         value = f"{result.overspend} ({result.granted} granted, {result.counted} counted, limit {result.limit})"
         report.add("4 ledger", f"{result.backend}: overspend, {ledger.TASKS} tasks racing", value, "0",
                    result.overspend == 0)  # fmt: skip
+
+
+async def scale_out(report: Report, plan: Plan, workdir: Path) -> None:
+    """Section 6: the largest Slack burst on Postgres, by one process and by two."""
+    n = max(plan.bursts)
+    async with FakeGeminiProcess(latency=plan.latency) as gemini:
+        for replicas in (1, 2):
+            head = f"Slack mention N={n}, Postgres, {replicas} process{'es' if replicas > 1 else ''}"
+            try:
+                run = await slack_replicas(n, gemini, workdir, replicas=replicas)
+            except (OSError, asyncpg.PostgresError) as exc:
+                report.add("6 scale-out", head, f"unavailable: {exc!r}"[:120])
+                return
+            ratio = run.makespan / plan.latency
+            value = (
+                f"{ratio:.2f} ({run.makespan:.2f} s, {run.done}/{n} done)" if not math.isnan(ratio) else "incomplete"
+            )
+            report.add("6 scale-out", f"{head}: makespan ÷ model", value)
+            server = "?" if run.postgres_cpu is None else f"{run.postgres_cpu:.1f}"
+            each = " + ".join(f"{cpu:.1f}" for cpu in run.bot_cpu)
+            report.add("6 scale-out", f"{head}: CPU seconds used", f"bots {each} · Postgres server {server}")
+            rss = " / ".join(f"{r / MiB:.0f}" for r in run.peak_rss)
+            report.add("6 scale-out", f"{head}: peak RSS of each `bananabot run`", f"{rss} MiB")

@@ -54,3 +54,22 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_server_cpu_seconds() -> float | None:
+    """CPU the local PostgreSQL server has used so far: every `postgres` process's own time plus what its exited
+    children (finished backends) left with the postmaster. None when no such process is visible here."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, seen = 0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if name.startswith("postgres"):
+            seen = True
+            total += sum(int(rest[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    return total / tick if seen else None

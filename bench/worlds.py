@@ -156,18 +156,19 @@ class SlackWorld:
             "BANANABOT_SLACK_FILE_HOSTS": urlsplit(self.fake.base_url).netloc,
         }
 
-    async def deliver(self, payload: dict[str, Any]) -> Delivery:
+    async def deliver(self, payload: dict[str, Any], *, url: str | None = None) -> Delivery:
+        """To `url` (one replica's events endpoint), else to `events_url`."""
         assert self.http is not None
         body, content_type = encode(payload)
         return await post_signed(
-            self.http, self.events_url, body, content_type, secret=self.fake.signing_secret, timeout=60
+            self.http, url or self.events_url, body, content_type, secret=self.fake.signing_secret, timeout=60
         )
 
-    async def mention(self, i: int, prompt: str, *, photo: bytes | None) -> Delivery:
+    async def mention(self, i: int, prompt: str, *, photo: bytes | None, url: str | None = None) -> Delivery:
         user = self.users[i]
         files = [self.fake.add_file("photo.jpg", "image/jpeg", photo, user=user)] if photo is not None else None
         text = f"<@{self.fake.bot_user_id}> {prompt}"
-        return await self.deliver(self.fake.app_mention(user, CHANNEL, text, files=files))
+        return await self.deliver(self.fake.app_mention(user, CHANNEL, text, files=files), url=url)
 
     async def open_home(self, i: int) -> tuple[float, Delivery]:
         sent = _now()
