@@ -208,8 +208,15 @@ def create_images(conn: sqlite3.Connection, schema: str) -> None:
     set_wal(conn, schema)
     conn.execute("BEGIN IMMEDIATE")
     try:
+        found = int(conn.execute(f"PRAGMA {schema}.user_version").fetchone()[0])
+        if found > IMAGES_VERSION:
+            raise RuntimeError(
+                f"the images file is at version {found}, newer than this bananabot knows ({IMAGES_VERSION}): "
+                "a newer release wrote it; run that one"
+            )
         conn.execute(IMAGES_SCHEMA.format(schema=schema))
-        conn.execute(f"PRAGMA {schema}.user_version = {IMAGES_VERSION}")
+        if found < IMAGES_VERSION:
+            conn.execute(f"PRAGMA {schema}.user_version = {IMAGES_VERSION}")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -257,18 +264,39 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version, description, sql in MIGRATIONS:
         if user_version(conn) >= version:
             continue
-        if version == 4:
-            move_blobs(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if user_version(conn) < version:  # another process may have won the race
-                for statement in statements(sql):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {int(version)}")
-                log.info("store schema migrated to version %d: %s", version, description)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        for _ in range(MOVE_ATTEMPTS):
+            if version == 4:
+                move_blobs(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if version == 4 and user_version(conn) < version and _uncopied(conn):
+                    conn.execute("ROLLBACK")  # an older process stored an image after the copy: copy again
+                    continue
+                if user_version(conn) < version:  # another process may have won the race
+                    for statement in statements(sql):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {int(version)}")
+                    log.info("store schema migrated to version %d: %s", version, description)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            break
+        else:
+            raise RuntimeError("step 4: an older bananabot keeps storing images in the old table; stop it first")
     return user_version(conn)
+
+
+MOVE_ATTEMPTS = 10
+
+
+def _uncopied(conn: sqlite3.Connection) -> bool:
+    """Inside step 4's transaction (the database is locked): an old-table image the images file lacks?"""
+    if not conn.execute("SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'blobs'").fetchone():
+        return False
+    sql = (
+        "SELECT 1 FROM main.blobs AS old"
+        " WHERE NOT EXISTS (SELECT 1 FROM images.blobs AS new WHERE new.sha256 = old.sha256) LIMIT 1"
+    )
+    return conn.execute(sql).fetchone() is not None

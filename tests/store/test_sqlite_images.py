@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import SqliteStore
+from bot.store import SqliteStore, sqlite_schema
 from bot.store.sqlite import images_path
 from bot.store.sqlite_schema import IMAGES_PAGE_SIZE, LATEST, MIGRATIONS, create_images, move_blobs, statements
 from tests.store import NOW, Gate
@@ -60,6 +60,12 @@ async def test_images_live_in_their_own_file_with_big_pages(store: SqliteStore, 
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT sha256, size FROM blobs").fetchall() == [(key, 200_004)]
     assert await store.get_blob(key) == (b"\x89PNG" + bytes(200_000), "image/png")
+
+
+async def test_image_commits_reach_the_disk_before_a_turn_can_refer_to_them(store: SqliteStore) -> None:
+    # Two WAL files have no common order on an OS crash: the images' must be synced at commit (FULL = 2).
+    assert await store._images.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
+    assert await store.write(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 1  # NORMAL
 
 
 async def test_a_database_write_does_not_wait_behind_an_image_write(store: SqliteStore) -> None:
@@ -169,3 +175,43 @@ def test_step_4_refuses_to_drop_images_it_could_not_copy(db: Path) -> None:
     with raw(db) as conn, pytest.raises(RuntimeError, match="attached"):
         move_blobs(conn)
     assert "blobs" in tables(db)
+
+
+async def test_an_image_an_older_process_stores_during_the_move_is_not_dropped(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README says to stop older processes first; if one still writes between the copy and the drop, the drop
+    # waits for another copy rather than take the image with it.
+    old_database(db, OLD)
+    late = "c" * 64
+    real_move, moves = sqlite_schema.move_blobs, []
+
+    def move_then_an_older_process_writes(conn: sqlite3.Connection) -> None:
+        real_move(conn)
+        if not moves:
+            with raw(db) as older, older:
+                older.execute(
+                    "INSERT INTO blobs (sha256, mime, size, data, touched_at) VALUES (?, 'image/png', 4, ?, ?)",
+                    (late, b"late", NOW.isoformat()),
+                )
+        moves.append(conn)
+
+    monkeypatch.setattr(sqlite_schema, "move_blobs", move_then_an_older_process_writes)
+    store = SqliteStore(db)
+    await store.open()
+    try:
+        assert len(moves) == 2
+        assert await store.get_blob(late) == (b"late", "image/png")
+        assert {key: await store.get_blob(key) for key in OLD} == EXPECTED
+    finally:
+        await store.close()
+
+
+async def test_an_images_file_from_a_newer_release_is_refused(store: SqliteStore, db: Path) -> None:
+    await store.close()
+    with raw(images_path(db) or db) as conn, conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(RuntimeError, match="newer"):
+        await SqliteStore(db).open()
+    with raw(images_path(db) or db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 99  # and left as it was
