@@ -4,7 +4,8 @@ out of the bytes before `json.loads` and put back as a memoryview over the origi
 json.loads of a 2 MB answer decodes the bytes to a str, scans every character and copies the base64 into a
 second str: ~3.5 ms and two fresh multi-megabyte allocations, all holding the GIL. The cut-out values are found
 with memchr-speed searches, and base64 decodes straight from the bytes. The result is the same tree json.loads
-gives, except those values are memoryviews (tests/gemini/test_lift.py checks it on generated documents).
+gives, except those values are memoryviews (tests/gemini/test_lift.py checks it on generated documents). Cut
+values are only checked by their reader, the strict base64 decoder (see `_restore`).
 """
 
 from __future__ import annotations
@@ -73,19 +74,20 @@ def _escaped(raw: bytes, quote: int) -> bool:
     return run % 2 == 1
 
 
-def _restore(node: Any, spans: list[memoryview], token: str) -> int:
-    """Put each span back where its placeholder is (as a "data" value); how many were put back."""
+def _restore(tree: Any, spans: list[memoryview], token: str) -> int:
+    """Put each span back where its placeholder is; how many were put back. Only as the "data" of an inline-data
+    object (one with a MIME type): its reader decodes it as strict base64, so bytes json.loads would refuse (a
+    control character, invalid UTF-8) are refused there too. A placeholder anywhere else is not counted, and the
+    caller parses the whole answer with json.loads instead. Iterative: depth is not limited by Python's stack."""
     found = 0
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, str):
-                if key == "data" and value.startswith(token):
-                    node[key] = spans[int(value[len(token) :])]
-                    found += 1
-            elif isinstance(value, dict | list):
-                found += _restore(value, spans, token)
-    elif isinstance(node, list):
-        for item in node:
-            if isinstance(item, dict | list):
-                found += _restore(item, spans, token)
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, dict):
+            value = node.get("data")
+            if isinstance(value, str) and value.startswith(token) and ("mimeType" in node or "mime_type" in node):
+                node["data"] = spans[int(value[len(token) :])]
+                found += 1
+        stack.extend(child for child in children if isinstance(child, dict | list))
     return found

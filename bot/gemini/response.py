@@ -33,7 +33,7 @@ def parse_response(raw: bytes, *, spec: ModelSpec, size: str, attempts: int) -> 
         if not isinstance(body, dict):
             raise TypeError("not an object")
         return _outcome(body, spec=spec, size=size, attempts=attempts)
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
         raise MalformedResponseError(f"unreadable response: {type(exc).__name__}", status=200) from exc
 
 

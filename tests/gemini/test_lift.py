@@ -9,7 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.catalog import FLASH_31
 from bot.gemini import lift
+from bot.gemini.errors import MalformedResponseError
+from bot.gemini.response import parse_response
 
 LONG = lift.LIFT_MIN_BYTES + 10
 
@@ -78,6 +81,38 @@ def test_tricky_texts_beside_an_image(text: str) -> None:
     tree = lift.loads(raw)
     assert unlifted(tree) == json.loads(raw)
     assert views(tree) == 1
+
+
+@pytest.mark.parametrize("bad", [b"\n", b"\x00", b"\x0b", b"\xff", b"\xc3"])
+def test_bytes_json_refuses_inside_an_image_are_refused_by_its_decoder(bad: bytes) -> None:
+    good = answer(os.urandom(100_000))
+    start = good.index(b'"data":"') + len(b'"data":"') + 1000
+    raw = good[:start] + bad + good[start:]
+    with pytest.raises(ValueError):
+        json.loads(raw)
+    with pytest.raises(MalformedResponseError):
+        parse_response(raw, spec=FLASH_31, size="1K", attempts=1)
+
+
+def test_a_long_data_value_outside_inline_data_is_json_loads_own() -> None:
+    escaped = b'{"data": "' + b"A" * LONG + b'\\nA"}'  # an escaped newline: valid JSON, a newline in the text
+    assert lift.loads(escaped) == json.loads(escaped)
+    raw_newline = b'{"data": "' + b"A" * LONG + b'\nA"}'  # a raw newline: invalid JSON
+    with pytest.raises(ValueError):
+        json.loads(raw_newline)
+    with pytest.raises(ValueError):
+        lift.loads(raw_newline)
+
+
+def test_deep_nesting_is_a_malformed_answer_not_a_crash() -> None:
+    image = answer(os.urandom(100_000))
+    nested = b'{"x": ' * 900 + image + b"}" * 900  # json.loads manages it: so does the cut
+    node = lift.loads(nested)
+    for _ in range(900):
+        node = node["x"]
+    assert views(node) == 1 and unlifted(node) == json.loads(image)
+    with pytest.raises(MalformedResponseError):
+        parse_response(b"[" * 100_000 + b"]" * 100_000, spec=FLASH_31, size="1K", attempts=1)
 
 
 def test_an_escaped_value_takes_the_plain_path() -> None:
