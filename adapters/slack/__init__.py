@@ -46,7 +46,7 @@ class SlackAdapter:
     async def run(self, services: Services) -> None:
         from adapters.slack.wiring import build, close
 
-        app, bot = build(services)
+        app, bot = await build(services)
         try:
             if services.settings.slack_app_token is not None:
                 await _socket_mode(app, services, services.settings.slack_app_token.get_secret_value())

@@ -16,33 +16,47 @@ DOWNLOAD_CONNECTIONS = 64
 WEB_API_TIMEOUT_SECONDS = 30  # slack_sdk's own default
 
 
-def build(services: Services) -> tuple[AsyncApp, SlackBot]:
-    """Call it on the running loop (the Web API session belongs to it); close with `close`."""
+async def build(services: Services) -> tuple[AsyncApp, SlackBot]:
+    """On the running loop (the Web API session belongs to it); close with `close`."""
     settings = services.settings
     assert settings.slack_bot_token is not None
     # One session for every Web API call: without it slack_sdk opens and closes a connection (and a session) per
-    # call, ~6 per image turn: at 200 turns in flight that churn cost more CPU than the calls themselves.
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT_SECONDS))
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        session=session,
-        timeout=WEB_API_TIMEOUT_SECONDS,
+    # call, ~6 per image turn: at 200 turns in flight that churn cost more CPU than the calls themselves. No
+    # cookie jar: each call stood alone before, and nothing here needs Slack's cookies.
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT_SECONDS), cookie_jar=aiohttp.DummyCookieJar()
     )
-    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))  # slack_sdk: no 429 retry
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-    app = AsyncApp(
-        client=client,
-        signing_secret=secret or "socket-mode-needs-no-signature",
-        request_verification_enabled=secret is not None and settings.slack_app_token is None,
-    )
-    downloads = ShardedPool(max_connections=DOWNLOAD_CONNECTIONS, timeout=httpx.Timeout(60.0, connect=10.0))
+    try:
+        client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            session=session,
+            timeout=WEB_API_TIMEOUT_SECONDS,
+        )
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))  # slack_sdk: no 429 retry
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        app = AsyncApp(
+            client=client,
+            signing_secret=secret or "socket-mode-needs-no-signature",
+            request_verification_enabled=secret is not None and settings.slack_app_token is None,
+        )
+        downloads = ShardedPool(max_connections=DOWNLOAD_CONNECTIONS, timeout=httpx.Timeout(60.0, connect=10.0))
+    except BaseException:
+        await session.close()
+        raise
     bot = SlackBot(services, client, downloads)
-    bot.register(app)
+    try:
+        bot.register(app)
+    except BaseException:
+        await close(bot)
+        raise
     return app, bot
 
 
 async def close(bot: SlackBot) -> None:
-    await bot.http.aclose()
-    if bot.client.session is not None:
-        await bot.client.session.close()
+    """The downloads' pools and the Web API session, each even when the other fails to close."""
+    try:
+        await bot.http.aclose()
+    finally:
+        if bot.client.session is not None:
+            await bot.client.session.close()
