@@ -352,27 +352,27 @@ class SqliteStore(Store):
         ttl: timedelta,
         owner: str,
     ) -> Reservation | Refusal:
-        return await self.write(
-            lambda conn: ledger.reserve(
-                conn,
-                user_key=user_key,
-                workspace_id=workspace_id,
-                credits=credits,
-                usd=usd,
-                limits=limits,
-                now=now,
-                ttl=ttl,
-                owner=owner,
-            )
+        held = ledger.hold(
+            user_key=user_key,
+            workspace_id=workspace_id,
+            credits=credits,
+            usd=usd,
+            limits=limits,
+            now=now,
+            ttl=ttl,
+            owner=owner,
         )
+        return await self.write(lambda conn: ledger.reserve(conn, held))
 
     @override
     async def commit(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
-        return await self.write(lambda conn: ledger.settle(conn, reservation_id, refund=False, usd=usd, now=now))
+        at = to_text(ledger.utc(now))
+        return await self.write(lambda conn: ledger.settle(conn, reservation_id, refund=False, usd=usd, at=at))
 
     @override
     async def refund(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
-        return await self.write(lambda conn: ledger.settle(conn, reservation_id, refund=True, usd=usd, now=now))
+        at = to_text(ledger.utc(now))
+        return await self.write(lambda conn: ledger.settle(conn, reservation_id, refund=True, usd=usd, at=at))
 
     @override
     async def reclaim(self, *, now: datetime, dead_owners: tuple[str, ...] = ()) -> int:
