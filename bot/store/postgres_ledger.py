@@ -132,14 +132,7 @@ def reserve_call(
 ) -> ReserveCall:
     now = utc(now)
     reservation = new_reservation(
-        user_key=user_key,
-        workspace_id=workspace_id,
-        credits=credits,
-        usd=usd,
-        day=period_day(now),
-        month=period_month(now),
-        now=now,
-        ttl=ttl,
+        user_key=user_key, workspace_id=workspace_id, credits=credits, usd=usd, now=now, ttl=ttl
     )
     return ReserveCall(reservation, limits, owner, now)
 

@@ -92,11 +92,12 @@ class SqliteStore(Store):
         self._writer = Lane(self._connect_writer, run_group, name="sqlite-writer")
         self._images = self._writer  # ":memory:" can't be opened twice: one connection does everything
         self._readers: tuple[Lane, Lane] | None = None  # (small reads, blob reads)
-        if self._images_path is not None:
-            self._images = Lane(self._connect_images_writer, run_group, name="sqlite-image-writer")
+        images = self._images_path
+        if images is not None:
+            self._images = Lane(lambda: self._connect_images_writer(images), run_group, name="sqlite-image-writer")
             self._readers = (
-                Lane(lambda: self._connect_reader(self.path), run_reads, name="sqlite-reader"),
-                Lane(lambda: self._connect_reader(self._images_path), run_reads, name="sqlite-blob-reader"),
+                Lane(lambda: self._connect_reader(path), run_reads, name="sqlite-reader"),
+                Lane(lambda: self._connect_reader(images), run_reads, name="sqlite-blob-reader"),
             )
 
     # Connections
@@ -131,11 +132,10 @@ class SqliteStore(Store):
             raise
         return conn
 
-    def _connect_images_writer(self) -> sqlite3.Connection:
+    def _connect_images_writer(self, images: Path) -> sqlite3.Connection:
         """On the image writer's thread: the images file, with the database attached read-only as "meta" (purge
         asks it which images turns still refer to; read-only, so a write here never locks the database)."""
-        assert self._images_path is not None
-        conn = sqlite3.connect(self._images_path.resolve().as_uri(), isolation_level=None, uri=True)
+        conn = sqlite3.connect(images.resolve().as_uri(), isolation_level=None, uri=True)
         conn.row_factory = sqlite3.Row
         try:
             # FULL: each image commit is on disk before the turn that refers to it is written. With NORMAL an OS
@@ -148,9 +148,8 @@ class SqliteStore(Store):
             raise
         return conn
 
-    def _connect_reader(self, path: str | Path | None) -> sqlite3.Connection:
+    def _connect_reader(self, path: str | Path) -> sqlite3.Connection:
         """On a reader thread: a read-only connection."""
-        assert path is not None
         conn = sqlite3.connect(path, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -81,11 +81,10 @@ def hold(
     owner: str,
 ) -> Hold:
     now = utc(now)
-    day, month = period_day(now), period_month(now)
     reservation = new_reservation(
-        user_key=user_key, workspace_id=workspace_id, credits=credits, usd=usd, day=day, month=month, now=now, ttl=ttl
+        user_key=user_key, workspace_id=workspace_id, credits=credits, usd=usd, now=now, ttl=ttl
     )
-    keys = counters(user_key=user_key, workspace_id=workspace_id, day=day, month=month)
+    keys = counters(user_key=user_key, workspace_id=workspace_id, day=reservation.day, month=reservation.month)
     return Hold(reservation, keys, limits, owner, to_text(now), to_text(now + ttl))
 
 
