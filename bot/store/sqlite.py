@@ -170,11 +170,11 @@ class SqliteStore(Store):
         images = () if self._images is self._writer else (self._images,)
         return (self._writer, *images, *(self._readers or ()))
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T], *, size: int = 0) -> T:
-        """`fn(conn)` on the writer connection inside a transaction: its result, or its exception with its changes
-        rolled back (and only its own: it may share the transaction with other writes). `size`: the bytes it
-        writes when that is a lot (images), so a group commit stays a few megabytes."""
-        return await self._writer.run(fn, size=size)
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(conn)` on the database's writer connection inside a transaction: its result, or its exception with
+        its changes rolled back (and only its own: it may share the transaction with other writes). Images go to
+        their own writer (`put_blob`), which sizes its group commits by their bytes."""
+        return await self._writer.run(fn)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T], *, blob: bool = False) -> T:
         """`fn(conn)` on a read connection (`blob`: the one for image reads)."""
@@ -186,8 +186,8 @@ class SqliteStore(Store):
     async def _fetch(self, sql: str, params: Params = (), *, blob: bool = False) -> list[sqlite3.Row]:
         return await self.read(lambda conn: conn.execute(sql, params).fetchall(), blob=blob)
 
-    async def _write(self, sql: str, params: Params = (), *, size: int = 0) -> int:
-        return await self.write(lambda conn: int(conn.execute(sql, params).rowcount), size=size)
+    async def _write(self, sql: str, params: Params = ()) -> int:
+        return await self.write(lambda conn: int(conn.execute(sql, params).rowcount))
 
     @override
     async def schema_version(self) -> int:
