@@ -13,6 +13,7 @@ from bench.botmain import starts, window
 from bench.loop import LagMonitor, wait_until
 from bench.photos import unique_reference
 from bench.procs import BotProcess, FakeGeminiProcess
+from bench.sender import Sender
 from bench.stats import cpu_seconds, peak_rss_bytes, reset_peak
 from bench.worlds import DiscordWorld, SlackWorld
 
@@ -145,26 +146,26 @@ async def slack_burst(
                 sent, _ = await world.open_home(n + 1 + i)
                 return lambda: world.home_views.set_at[user] - sent if user in world.home_views.set_at else None
 
-            photos = [unique_reference() for _ in range(n)]
-            reset_peak(bot.pid)
-            cpu = (cpu_seconds(bot.pid), cpu_seconds(gemini.pid), time.process_time())
-            prober = Prober(probe)
-            with LagMonitor() as lag:
-                prober.start()
-                started = asyncio.get_running_loop().time()
-                sent = await asyncio.gather(
-                    *(world.mention(i, f"make it dusk #{i}", photo=photos[i]) for i in range(n))
-                )
-                await wait_until(lambda: len(world.uploads) > n, timeout=60 + n)
-                span = (started, asyncio.get_running_loop().time())
-                result.probes = await prober.stop()
+            requests = [world.mention_request(i, f"make it dusk #{i}", photo=unique_reference()) for i in range(n)]
+            async with Sender(requests) as sender:
+                reset_peak(bot.pid)
+                cpu = (cpu_seconds(bot.pid), cpu_seconds(gemini.pid), time.process_time())
+                prober = Prober(probe)
+                with LagMonitor() as lag:
+                    prober.start()
+                    started = asyncio.get_running_loop().time()
+                    answers = asyncio.create_task(sender.fire())
+                    await wait_until(lambda: len(world.uploads) > n, timeout=60 + n)
+                    span = (started, asyncio.get_running_loop().time())
+                    result.probes = await prober.stop()
+                    sent = await answers
             result.done = len(world.uploads) - 1
             if result.done >= n:
                 result.makespan = world.uploads.at[n] - started
-            result.acks = [d.elapsed if d.status == 200 else math.inf for d in sent]
+            result.acks = [a.elapsed if a.status == 200 else math.inf for a in sent]
             result.peak_rss = peak_rss_bytes(bot.pid)
             result.bot_cpu, result.gemini_cpu = cpu_seconds(bot.pid) - cpu[0], cpu_seconds(gemini.pid) - cpu[1]
-            result.driver_cpu = time.process_time() - cpu[2]
+            result.driver_cpu = time.process_time() - cpu[2] + sender.cpu
             result.driver_lag_max = max(lag.lags, default=0.0)
         finally:
             await bot.stop()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from bench.sender import Request
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.slack import CHANNEL, FakeSlack
-from tests.fakes.slack.delivery import Delivery, post_signed
-from tests.fakes.slack.events import encode
+from tests.fakes.slack.delivery import USER_AGENT, Delivery, post_signed
+from tests.fakes.slack.events import encode, signature
 
 RESULT_PREFIX = "bananabot-"
 
@@ -165,10 +167,24 @@ class SlackWorld:
         )
 
     async def mention(self, i: int, prompt: str, *, photo: bytes | None, url: str | None = None) -> Delivery:
+        return await self.deliver(self._mention(i, prompt, photo=photo), url=url)
+
+    def mention_request(self, i: int, prompt: str, *, photo: bytes | None, url: str | None = None) -> Request:
+        """The same mention, signed and encoded now, for bench.sender to deliver later."""
+        body, content_type = encode(self._mention(i, prompt, photo=photo))
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": content_type,
+            "User-Agent": USER_AGENT,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature(self.fake.signing_secret, ts, body),
+        }
+        return Request(url or self.events_url, headers, body.encode())
+
+    def _mention(self, i: int, prompt: str, *, photo: bytes | None) -> dict[str, Any]:
         user = self.users[i]
         files = [self.fake.add_file("photo.jpg", "image/jpeg", photo, user=user)] if photo is not None else None
-        text = f"<@{self.fake.bot_user_id}> {prompt}"
-        return await self.deliver(self.fake.app_mention(user, CHANNEL, text, files=files), url=url)
+        return self.fake.app_mention(user, CHANNEL, f"<@{self.fake.bot_user_id}> {prompt}", files=files)
 
     async def open_home(self, i: int) -> tuple[float, Delivery]:
         sent = _now()
