@@ -157,6 +157,18 @@ async def test_rate_limit_surfaces_without_handler_and_is_retried_with_one(
     assert [c.status for c in fake_slack.calls_to("chat.postMessage")] == [429, 429, 200]
 
 
+async def test_a_delayed_method_answers_late_and_only_the_next_call(
+    fake_slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    fake_slack.delay_next("auth.test", 0.3)
+    started = time.monotonic()
+    assert (await client.auth_test())["ok"]
+    late = time.monotonic() - started
+    started = time.monotonic()
+    await client.auth_test()
+    assert late >= 0.3 and time.monotonic() - started < 0.3
+
+
 # --- File hosting -------------------------------------------------------------------------------------------------
 
 

@@ -77,11 +77,18 @@ async def _socket_mode(app: AsyncApp, services: Services, app_token: str) -> Non
 
 
 async def _http_mode(app: AsyncApp, services: Services, port: int) -> None:
+    from adapters.slack.events_http import EventsRoute
+
+    assert services.settings.slack_signing_secret is not None
+    route = EventsRoute(app, services.settings.slack_signing_secret.get_secret_value())
     # Slack's events share the process's HTTP server with /healthz and /metrics.
-    services.web.add_post("/slack/events", app.server(path="/slack/events", port=port).handle_post_requests)
+    services.web.add_post("/slack/events", route.handle)
     await services.web.start(port)
     services.adapter_status["slack"] = "connected"
-    await asyncio.Event().wait()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await route.drain()  # events already answered start their turns, which the caller then drains
 
 
 ADAPTER = SlackAdapter()

@@ -241,6 +241,31 @@ async def test_http_mode_refuses_a_bad_signature(
     assert fake_gemini.requests == []
 
 
+@pytest.mark.parametrize("mode", ["http"])
+async def test_http_mode_answers_an_event_before_bolt_works_on_it(
+    make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini, mode: str
+) -> None:
+    # Bolt asks auth.test on its first request, in its middleware. A slow Slack there (or a busy loop) must not
+    # hold the answer: past 3 s Slack redelivers the event.
+    bot = await make_slack_bot()
+    fake_slack.delay_next("auth.test", 3.5)
+    answer = await bot.deliver(fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> a slow start"))
+    assert (answer.status, answer.body) == (200, "")
+    assert answer.elapsed < 1.0
+    [upload] = await uploads(fake_slack, 1)
+    assert "a slow start" in (upload.initial_comment or "")
+    assert await credits(bot, ALICE_KEY) == 1
+
+
+@pytest.mark.parametrize("mode", ["http"])
+async def test_http_mode_still_answers_what_carries_a_body(make_slack_bot, fake_slack: FakeSlack, mode: str) -> None:
+    bot = await make_slack_bot()
+    challenge = await bot.deliver(fake_slack.url_verification("c-42"))
+    assert challenge.status == 200 and challenge.json() == {"challenge": "c-42"}
+    broken = await fake_slack.deliver_http(bot.events_url, "{")  # signed, but not JSON
+    assert broken.status >= 400
+
+
 async def test_app_home_shows_quota_and_recent_sessions(slack_bot, fake_slack: FakeSlack) -> None:
     await slack_bot.deliver(fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> a moon"))
     await uploads(fake_slack, 1)

@@ -171,6 +171,10 @@ class FakeSlack(PayloadFactory, StateQueries):
         """The next `times` calls of `method` answer `{"ok": false, "error": error}` (HTTP 200)."""
         self.api.fail_next(method, error, times=times)
 
+    def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """The next `times` calls of `method` are answered `seconds` late (a slow Slack, or a slow network)."""
+        self.api.delay_next(method, seconds, times=times)
+
     def add_channel(self, channel_id: str, name: str, *, is_member: bool = True, is_private: bool = False) -> Channel:
         channel = Channel(channel_id, name, is_member=is_member, is_private=is_private)
         self.state.channels[channel_id] = channel

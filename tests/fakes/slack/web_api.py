@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +35,7 @@ class WebApi:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._scripts: dict[str, deque[_Script]] = {}
+        self._delays: dict[str, deque[float]] = {}
 
     def rate_limit_next(self, method: str, retry_after: int = 1, *, times: int = 1) -> None:
         self._scripts.setdefault(method, deque()).extend([_Script("ratelimited", retry_after)] * times)
@@ -41,8 +43,14 @@ class WebApi:
     def fail_next(self, method: str, error: str, *, times: int = 1) -> None:
         self._scripts.setdefault(method, deque()).extend([_Script(error)] * times)
 
+    def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        self._delays.setdefault(method, deque()).extend([seconds] * times)
+
     async def handle(self, request: web.Request) -> web.Response:
         call = record_of(request)
+        delays = self._delays.get(call.method)
+        if delays:
+            await asyncio.sleep(delays.popleft())
         call.params = _params(request, call.body)
         token = call.token or call.params.get("token")  # Slack also takes `token` as a form field
         status, headers, body = self._answer(call.method, call.params, token)
