@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +24,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 log = logging.getLogger(__name__)
+QUIET = 0.002
+HOLD_MAX = 0.05
 
 
 class EventsRoute:
@@ -31,14 +34,18 @@ class EventsRoute:
     def __init__(self, app: AsyncApp, signing_secret: str) -> None:
         self.app = app
         self.verifier = SignatureVerifier(signing_secret)
+        self._answered: deque[tuple[str, web.Request]] = deque()  # answered, not yet handed to bolt
+        self._last_answer = 0.0
+        self._pump: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.text()
         if self._is_signed_event_callback(request, body):
-            task = asyncio.create_task(self._dispatch(body, request))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._answered.append((body, request))
+            self._last_answer = asyncio.get_running_loop().time()
+            if self._pump is None or self._pump.done():
+                self._pump = asyncio.create_task(self._hand_over())
             return web.Response(status=200)
         return await to_aiohttp_response(await self.app.async_dispatch(_bolt_request(body, request)))
 
@@ -55,6 +62,21 @@ class EventsRoute:
             return False
         return isinstance(payload, dict) and payload.get("type") == "event_callback"
 
+    async def _hand_over(self) -> None:
+        """Events that arrive together get all their answers before any of their work starts: bolt gets them once
+        no event has arrived for QUIET seconds (at most HOLD_MAX after the first). One event waits QUIET."""
+        loop = asyncio.get_running_loop()
+        first = loop.time()
+        while True:  # a debounce: the arrivals it waits on are HTTP requests, not something to await
+            quiet = self._last_answer + QUIET - loop.time()
+            if quiet <= 0 or loop.time() - first >= HOLD_MAX:
+                break
+            await asyncio.sleep(quiet)
+        while self._answered:
+            task = asyncio.create_task(self._dispatch(*self._answered.popleft()))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
     async def _dispatch(self, body: str, request: web.Request) -> None:
         try:
             response = await self.app.async_dispatch(_bolt_request(body, request))
@@ -66,6 +88,8 @@ class EventsRoute:
 
     async def drain(self) -> None:
         """Let every event already answered reach its listener (they are short: bolt starts listeners as tasks)."""
+        if self._pump is not None:
+            await asyncio.gather(self._pump, return_exceptions=True)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 

@@ -1,0 +1,97 @@
+"""The HTTP events route: answers before bolt, bolt after, and the answers of a burst before any of its work."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.events_http import EventsRoute
+from tests.fakes.slack import CHANNEL, HUMAN, FakeSlack
+from tests.fakes.slack.delivery import USER_AGENT
+from tests.fakes.slack.events import encode, signature
+
+
+def pipelined(fake: FakeSlack, host: str, payloads: list[dict[str, Any]]) -> bytes:
+    """Signed requests back to back on one connection, as one write: they reach the server together."""
+    out = b""
+    for payload in payloads:
+        body, content_type = encode(payload)
+        ts = str(int(time.time()))
+        head = (
+            f"POST /slack/events HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+            f"User-Agent: {USER_AGENT}\r\n"
+            f"X-Slack-Request-Timestamp: {ts}\r\nX-Slack-Signature: {signature(fake.signing_secret, ts, body)}\r\n"
+            f"Content-Length: {len(body.encode())}\r\n\r\n"
+        )
+        out += head.encode() + body.encode()
+    return out
+
+
+async def test_a_burst_is_answered_before_bolt_starts_any_of_it(fake_slack: FakeSlack) -> None:
+    app = AsyncApp(
+        client=AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url),
+        signing_secret=fake_slack.signing_secret,
+    )
+    started: list[tuple[float, str]] = []
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any]) -> None:
+        started.append((time.monotonic(), event["text"]))
+
+    route = EventsRoute(app, fake_slack.signing_secret)
+    answered: list[float] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = await route.handle(request)
+        answered.append(time.monotonic())
+        return response
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", handle)
+    async with TestServer(web_app, host="127.0.0.1") as server:
+        n = 20
+        payloads = [fake_slack.app_mention(HUMAN, CHANNEL, f"hi #{i}") for i in range(n)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(pipelined(fake_slack, f"127.0.0.1:{server.port}", payloads))
+        await writer.drain()
+        heads = b""
+        while heads.count(b"HTTP/1.1 200 OK") < n:
+            heads += await asyncio.wait_for(reader.read(65536), timeout=5)
+        writer.close()
+        for _ in range(100):
+            if len(started) == n:
+                break
+            await asyncio.sleep(0.02)
+        await route.drain()
+
+    assert sorted(text for _, text in started) == sorted(f"hi #{i}" for i in range(n))
+    assert len(answered) == n and max(answered) < min(at for at, _ in started)
+
+
+async def test_drain_hands_over_what_was_answered(fake_slack: FakeSlack) -> None:
+    app = AsyncApp(
+        client=AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url),
+        signing_secret=fake_slack.signing_secret,
+    )
+    seen: list[str] = []
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any]) -> None:
+        seen.append(event["text"])
+
+    route = EventsRoute(app, fake_slack.signing_secret)
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", route.handle)
+    async with TestServer(web_app, host="127.0.0.1") as server:
+        url = str(server.make_url("/slack/events"))
+        answer = await fake_slack.deliver_http(url, fake_slack.app_mention(HUMAN, CHANNEL, "last words"))
+        assert answer.status == 200
+        await route.drain()  # what stop does: no wait for the debounce to pass on its own
+        await asyncio.sleep(0)  # bolt starts its listener as a task
+    assert seen == ["last words"]
