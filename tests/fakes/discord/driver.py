@@ -187,5 +187,7 @@ class Driver:
     async def _dispatch(self, found: FakeInteraction) -> FakeInteraction:
         if not self.gateway.sessions:
             raise RuntimeError("fake-discord: no identified gateway session to deliver the interaction to")
-        await asyncio.gather(*self.gateway.dispatch("INTERACTION_CREATE", found.payload))
+        sent = await asyncio.gather(*self.gateway.dispatch("INTERACTION_CREATE", found.payload))
+        # Discord's 3 s clock starts when it sends the event, not when a busy fake queued it.
+        found.dispatched_at = min(sent, default=found.dispatched_at)
         return found

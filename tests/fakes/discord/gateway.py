@@ -49,14 +49,16 @@ class _Connection:
         self.ws = ws
         self.session: GatewaySession | None = None
         self._zlib = zlib.compressobj() if zlib_stream else None
-        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[float]]] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_loop())
         self.closed = False
 
-    def send(self, frame: dict[str, Any]) -> asyncio.Future[None]:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def send(self, frame: dict[str, Any]) -> asyncio.Future[float]:
+        """Resolves to the loop time at which the frame was handed to the socket (or dropped)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[float] = loop.create_future()
         if self.closed:
-            done.set_result(None)
+            done.set_result(loop.time())
         else:
             self._queue.put_nowait((frame, done))
         return done
@@ -73,7 +75,7 @@ class _Connection:
             except (ConnectionError, RuntimeError) as e:  # closed underneath us: the event stays in history
                 log.debug("gateway write failed: %s", e)
             if not done.done():
-                done.set_result(None)
+                done.set_result(asyncio.get_running_loop().time())
 
     async def close(self, code: int, message: str = "") -> None:
         self.closed = True
@@ -83,7 +85,7 @@ class _Connection:
         while not self._queue.empty():  # unsent frames stay in the session history for a RESUME
             _, done = self._queue.get_nowait()
             if not done.done():
-                done.set_result(None)
+                done.set_result(asyncio.get_running_loop().time())
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.ws.close(code=code, message=message.encode())
 
@@ -129,7 +131,7 @@ class Gateway:
     def resumes(self) -> list[dict[str, Any]]:
         return [f["d"] for f in self.received if f.get("op") == RESUME]
 
-    def dispatch(self, event: str, data: Any, *, intent: int = 0) -> list[asyncio.Future[None]]:
+    def dispatch(self, event: str, data: Any, *, intent: int = 0) -> list[asyncio.Future[float]]:
         """Send a DISPATCH to every session whose intents include `intent` (0 = always); queued while offline."""
         sent = []
         for session in self.sessions.values():
