@@ -64,9 +64,9 @@ class SlackAdapter:
 
 
 async def _socket_mode(app: AsyncApp, services: Services, app_token: str) -> None:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from adapters.slack.socket_mode import SocketModeHandler
 
-    handler = AsyncSocketModeHandler(app, app_token)
+    handler = SocketModeHandler(app, app_token)
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
         services.adapter_status["slack"] = "connected"

@@ -241,8 +241,7 @@ async def test_http_mode_refuses_a_bad_signature(
     assert fake_gemini.requests == []
 
 
-@pytest.mark.parametrize("mode", ["http"])
-async def test_http_mode_answers_an_event_before_bolt_works_on_it(
+async def test_an_event_is_answered_before_bolt_works_on_it(
     make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini, mode: str
 ) -> None:
     # Bolt asks auth.test on its first request, in its middleware. A slow Slack there (or a busy loop) must not
@@ -250,7 +249,10 @@ async def test_http_mode_answers_an_event_before_bolt_works_on_it(
     bot = await make_slack_bot()
     fake_slack.delay_next("auth.test", 3.5)
     answer = await bot.deliver(fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> a slow start"))
-    assert (answer.status, answer.body) == (200, "")
+    if mode == "http":
+        assert (answer.status, answer.body) == (200, "")
+    else:
+        assert answer.payload is None
     assert answer.elapsed < 1.0
     [upload] = await uploads(fake_slack, 1)
     assert "a slow start" in (upload.initial_comment or "")
