@@ -18,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import discord
+
 import bot.cli
 import bot.dispatcher
 import bot.gemini.client
@@ -116,6 +118,7 @@ def install() -> None:
                         ("session_of", "session (thread, lease)")):  # fmt: skip
         _wrap(commands.imagine, name, f"stage:{label}")
     _wrap(bot.gemini.client, "parse_response", "stage:answer parse (thread)")
+    _wrap(discord.InteractionResponse, "defer", "stage:discord defer (call to answer)")
     gc.callbacks.append(_gc_timer())
     atexit.register(_dump)
 
