@@ -169,6 +169,14 @@ async def test_a_delayed_method_answers_late_and_only_the_next_call(
     assert late >= 0.3 and time.monotonic() - started < 0.3
 
 
+async def test_a_hung_up_method_fails_in_the_client_then_answers(fake_slack: FakeSlack, client: AsyncWebClient) -> None:
+    fake_slack.hang_up_next("auth.test", times=2)  # slack_sdk retries a dropped connection once by itself
+    with pytest.raises(aiohttp.ClientError):
+        await client.auth_test()
+    assert (await client.auth_test())["ok"]
+    assert len(fake_slack.calls_to("auth.test")) == 3
+
+
 # --- File hosting -------------------------------------------------------------------------------------------------
 
 

@@ -74,6 +74,7 @@ async def _socket_mode(app: AsyncApp, services: Services, app_token: str) -> Non
     finally:
         with contextlib.suppress(Exception):
             await handler.close_async()  # type: ignore[no-untyped-call]
+        await handler.drain()  # envelopes already acknowledged start their turns, which the caller then drains
 
 
 async def _http_mode(app: AsyncApp, services: Services, port: int) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import time
 from collections import deque
 from typing import Any
 
@@ -23,9 +23,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-log = logging.getLogger(__name__)
+from adapters.slack.handover import hand_to_bolt, settle
+
 QUIET = 0.002
 HOLD_MAX = 0.05
+FRESH_SECONDS = 240  # answered early only when signed within this (bolt's window is 300 s)
 
 
 class EventsRoute:
@@ -38,10 +40,13 @@ class EventsRoute:
         self._last_answer = 0.0
         self._pump: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.text()
         if self._is_signed_event_callback(request, body):
+            if self._closing:  # nobody would hand it over: Slack redelivers it, to this process or another
+                return web.Response(status=503, text="stopping")
             self._answered.append((body, request))
             self._last_answer = asyncio.get_running_loop().time()
             if self._pump is None or self._pump.done():
@@ -56,6 +61,8 @@ class EventsRoute:
         signature = request.headers.get("X-Slack-Signature")
         if not self.verifier.is_valid(body, timestamp, signature):
             return False  # bolt answers 401 with its own log line
+        if abs(time.time() - int(timestamp or 0)) > FRESH_SECONDS:
+            return False  # near the end of the 5 minutes bolt would refuse it after the answer (and its retries)
         try:
             payload: Any = json.loads(body)
         except ValueError:
@@ -78,20 +85,14 @@ class EventsRoute:
             task.add_done_callback(self._pending.discard)
 
     async def _dispatch(self, body: str, request: web.Request) -> None:
-        try:
-            response = await self.app.async_dispatch(_bolt_request(body, request))
-        except Exception:
-            log.exception("slack: an answered event failed in bolt")
-            return
-        if response.status >= 400 and response.status != 404:  # 404: no listener wanted it, as bolt says
-            log.warning("slack: bolt refused an answered event (HTTP %d): %s", response.status, response.body[:200])
+        await hand_to_bolt(self.app, lambda: _bolt_request(body, request))
 
     async def drain(self) -> None:
-        """Let every event already answered reach its listener (they are short: bolt starts listeners as tasks)."""
+        """On stop: answer new events 503 (Slack redelivers them), hand over the answered ones (bounded wait)."""
+        self._closing = True
         if self._pump is not None:
-            await asyncio.gather(self._pump, return_exceptions=True)
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+            await settle({self._pump})
+        await settle(self._pending)
 
 
 def _bolt_request(body: str, request: web.Request) -> AsyncBoltRequest:

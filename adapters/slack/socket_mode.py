@@ -7,27 +7,39 @@ as in HTTP mode (events_http.py); slash commands and interactivity may answer wi
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from typing import Any
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app
+from slack_bolt.adapter.socket_mode.internals import build_headers
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
-log = logging.getLogger(__name__)
+from adapters.slack.handover import hand_to_bolt, settle
 
 
 class SocketModeHandler(AsyncSocketModeHandler):
+    """bolt's handler, acknowledging event envelopes first; `drain` waits for the ones being handed over."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: set[asyncio.Task[None]] = set()
+
     async def handle(self, client: Any, req: SocketModeRequest) -> None:
         if req.type != "events_api":
             await super().handle(client, req)
             return
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+        task = asyncio.current_task()
+        if task is not None:
+            self._pending.add(task)  # type: ignore[arg-type]
         try:
-            response = await run_async_bolt_app(self.app, req)
-        except Exception:
-            log.exception("slack: an acknowledged event failed in bolt")
-            return
-        if response.status >= 400 and response.status != 404:  # 404: no listener wanted it
-            log.warning("slack: bolt refused an acknowledged event (%d): %s", response.status, response.body[:200])
+            await hand_to_bolt(
+                self.app, lambda: AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=build_headers(req))
+            )
+        finally:
+            self._pending.discard(task)  # type: ignore[arg-type]
+
+    async def drain(self) -> None:
+        await settle(self._pending)

@@ -95,3 +95,26 @@ async def test_drain_hands_over_what_was_answered(fake_slack: FakeSlack) -> None
         await route.drain()  # what stop does: no wait for the debounce to pass on its own
         await asyncio.sleep(0)  # bolt starts its listener as a task
     assert seen == ["last words"]
+
+
+async def test_events_arriving_while_stopping_are_refused_for_slack_to_redeliver(fake_slack: FakeSlack) -> None:
+    app = AsyncApp(
+        client=AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url),
+        signing_secret=fake_slack.signing_secret,
+    )
+    seen: list[str] = []
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any]) -> None:
+        seen.append(event["text"])
+
+    route = EventsRoute(app, fake_slack.signing_secret)
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", route.handle)
+    async with TestServer(web_app, host="127.0.0.1") as server:
+        url = str(server.make_url("/slack/events"))
+        await route.drain()
+        late = await fake_slack.deliver_http(url, fake_slack.app_mention(HUMAN, CHANNEL, "too late"))
+        challenge = await fake_slack.deliver_http(url, fake_slack.url_verification("c-1"))
+    assert late.status == 503 and seen == []
+    assert challenge.status == 200  # only events are refused: nothing else is handed over later

@@ -8,6 +8,7 @@ import io
 import pytest
 from PIL import Image
 
+from adapters.slack import handover
 from bot.catalog import FLASH_31
 from tests.core.conftest import png_bytes
 from tests.fakes.gemini import FakeGemini, Fault
@@ -257,6 +258,42 @@ async def test_an_event_is_answered_before_bolt_works_on_it(
     [upload] = await uploads(fake_slack, 1)
     assert "a slow start" in (upload.initial_comment or "")
     assert await credits(bot, ALICE_KEY) == 1
+
+
+async def test_an_answered_event_is_handed_to_bolt_again_when_bolt_fails(
+    make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    # The answer went out before bolt's auth.test met a network error (bolt: HTTP 500), so Slack won't redeliver.
+    monkeypatch.setattr(handover, "RETRY_DELAYS", (0.2, 0.2))
+    bot = await make_slack_bot()
+    fake_slack.hang_up_next("auth.test", times=2)  # slack_sdk retries a dropped connection once by itself
+    await bot.deliver(fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> try again"))
+    [upload] = await uploads(fake_slack, 1)
+    assert "try again" in (upload.initial_comment or "")
+    assert len(fake_slack.calls_to("auth.test")) >= 2
+    assert await credits(bot, ALICE_KEY) == 1
+
+
+async def test_an_event_bolt_keeps_failing_is_logged_as_dropped(
+    make_slack_bot,
+    fake_slack: FakeSlack,
+    fake_gemini: FakeGemini,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    mode: str,
+) -> None:
+    monkeypatch.setattr(handover, "RETRY_DELAYS", (0.1,))
+    bot = await make_slack_bot()
+    fake_slack.hang_up_next("auth.test", times=10)
+    await bot.deliver(fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> never"))
+    for _ in range(100):
+        if any("dropped" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.05)
+    dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].levelname == "ERROR"
+    assert fake_gemini.requests == [] and fake_slack.uploads() == []
+    assert fake_slack.bot_token not in caplog.text
 
 
 @pytest.mark.parametrize("mode", ["http"])

@@ -175,6 +175,10 @@ class FakeSlack(PayloadFactory, StateQueries):
         """The next `times` calls of `method` are answered `seconds` late (a slow Slack, or a slow network)."""
         self.api.delay_next(method, seconds, times=times)
 
+    def hang_up_next(self, method: str, *, times: int = 1) -> None:
+        """The next `times` calls of `method` get no answer: the connection closes (a network failure)."""
+        self.api.hang_up_next(method, times=times)
+
     def add_channel(self, channel_id: str, name: str, *, is_member: bool = True, is_private: bool = False) -> Channel:
         channel = Channel(channel_id, name, is_member=is_member, is_private=is_private)
         self.state.channels[channel_id] = channel

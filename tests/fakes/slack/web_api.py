@@ -36,6 +36,7 @@ class WebApi:
         self.ctx = ctx
         self._scripts: dict[str, deque[_Script]] = {}
         self._delays: dict[str, deque[float]] = {}
+        self._hang_ups: dict[str, int] = {}
 
     def rate_limit_next(self, method: str, retry_after: int = 1, *, times: int = 1) -> None:
         self._scripts.setdefault(method, deque()).extend([_Script("ratelimited", retry_after)] * times)
@@ -46,11 +47,19 @@ class WebApi:
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         self._delays.setdefault(method, deque()).extend([seconds] * times)
 
+    def hang_up_next(self, method: str, *, times: int = 1) -> None:
+        self._hang_ups[method] = self._hang_ups.get(method, 0) + times
+
     async def handle(self, request: web.Request) -> web.Response:
         call = record_of(request)
         delays = self._delays.get(call.method)
         if delays:
             await asyncio.sleep(delays.popleft())
+        if self._hang_ups.get(call.method):
+            self._hang_ups[call.method] -= 1
+            assert request.transport is not None
+            request.transport.close()  # no answer at all: the client sees the connection drop
+            return web.Response(status=500)
         call.params = _params(request, call.body)
         token = call.token or call.params.get("token")  # Slack also takes `token` as a form field
         status, headers, body = self._answer(call.method, call.params, token)
