@@ -87,7 +87,8 @@ async def _child() -> None:
     conns: list[_Timed] = []
     for request in wanted:
         parts = urlsplit(request.url)
-        _, protocol = await loop.create_connection(_Timed, parts.hostname, parts.port)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        _, protocol = await loop.create_connection(_Timed, parts.hostname, port)
         conns.append(protocol)
     print("ready", flush=True)
     await reader.readline()  # "go"
@@ -114,21 +115,21 @@ class Sender:
         self.cpu = 0.0  # the child's CPU seconds while sending and reading
 
     async def __aenter__(self) -> Sender:
+        pipe = asyncio.subprocess.PIPE
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.sender",
-            cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
+            sys.executable, "-m", "bench.sender", cwd=ROOT, stdin=pipe, stdout=pipe, limit=1 << 24
         )
         assert self.process.stdin is not None and self.process.stdout is not None
-        doc = [{"url": r.url, "headers": r.headers, "body": r.body.decode()} for r in self.requests]
-        self.process.stdin.write(json.dumps(doc).encode() + b"\n")
-        await self.process.stdin.drain()
-        line = await asyncio.wait_for(self.process.stdout.readline(), timeout=60)
-        if line.strip() != b"ready":
-            raise RuntimeError(f"bench.sender did not start: {line!r}")
+        try:
+            doc = [{"url": r.url, "headers": r.headers, "body": r.body.decode()} for r in self.requests]
+            self.process.stdin.write(json.dumps(doc).encode() + b"\n")
+            await self.process.stdin.drain()
+            line = await asyncio.wait_for(self.process.stdout.readline(), timeout=60)
+            if line.strip() != b"ready":
+                raise RuntimeError(f"bench.sender did not start: {line!r}")
+        except BaseException:
+            await stop(self.process)
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -138,7 +139,10 @@ class Sender:
         assert self.process is not None and self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(b"go\n")
         await self.process.stdin.drain()
-        out: dict[str, Any] = json.loads(await asyncio.wait_for(self.process.stdout.readline(), timeout=90))
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout=90)
+        if not line:
+            raise RuntimeError("bench.sender stopped without its results (did every answer come within 60 s?)")
+        out: dict[str, Any] = json.loads(line)
         self.cpu = float(out["cpu"])
         return [Answer(int(status), float(elapsed)) for status, elapsed in out["answers"]]
 
