@@ -26,7 +26,7 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack.handover import hand_to_bolt, settle
 
 QUIET = 0.002
-HOLD_MAX = 0.05
+HOLD_MAX = 0.2
 FRESH_SECONDS = 240  # answered early only when signed within this (bolt's window is 300 s)
 
 
