@@ -33,10 +33,10 @@ def pipelined(fake: FakeSlack, host: str, payloads: list[dict[str, Any]]) -> byt
     return out
 
 
-async def test_a_burst_is_answered_before_bolt_starts_any_of_it(fake_slack: FakeSlack) -> None:
+def mentions_app(fake: FakeSlack) -> tuple[AsyncApp, list[tuple[float, str]]]:
+    """A bolt app whose mention listener records when it started and the event's text."""
     app = AsyncApp(
-        client=AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url),
-        signing_secret=fake_slack.signing_secret,
+        client=AsyncWebClient(token=fake.bot_token, base_url=fake.api_url), signing_secret=fake.signing_secret
     )
     started: list[tuple[float, str]] = []
 
@@ -44,6 +44,17 @@ async def test_a_burst_is_answered_before_bolt_starts_any_of_it(fake_slack: Fake
     async def on_mention(event: dict[str, Any]) -> None:
         started.append((time.monotonic(), event["text"]))
 
+    return app, started
+
+
+def serving(handler: Any) -> TestServer:
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", handler)
+    return TestServer(web_app, host="127.0.0.1")
+
+
+async def test_a_burst_is_answered_before_bolt_starts_any_of_it(fake_slack: FakeSlack) -> None:
+    app, started = mentions_app(fake_slack)
     route = EventsRoute(app, fake_slack.signing_secret)
     answered: list[float] = []
 
@@ -52,9 +63,7 @@ async def test_a_burst_is_answered_before_bolt_starts_any_of_it(fake_slack: Fake
         answered.append(time.monotonic())
         return response
 
-    web_app = web.Application()
-    web_app.router.add_post("/slack/events", handle)
-    async with TestServer(web_app, host="127.0.0.1") as server:
+    async with serving(handle) as server:
         n = 20
         payloads = [fake_slack.app_mention(HUMAN, CHANNEL, f"hi #{i}") for i in range(n)]
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -75,46 +84,24 @@ async def test_a_burst_is_answered_before_bolt_starts_any_of_it(fake_slack: Fake
 
 
 async def test_drain_hands_over_what_was_answered(fake_slack: FakeSlack) -> None:
-    app = AsyncApp(
-        client=AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url),
-        signing_secret=fake_slack.signing_secret,
-    )
-    seen: list[str] = []
-
-    @app.event("app_mention")
-    async def on_mention(event: dict[str, Any]) -> None:
-        seen.append(event["text"])
-
+    app, started = mentions_app(fake_slack)
     route = EventsRoute(app, fake_slack.signing_secret)
-    web_app = web.Application()
-    web_app.router.add_post("/slack/events", route.handle)
-    async with TestServer(web_app, host="127.0.0.1") as server:
+    async with serving(route.handle) as server:
         url = str(server.make_url("/slack/events"))
         answer = await fake_slack.deliver_http(url, fake_slack.app_mention(HUMAN, CHANNEL, "last words"))
         assert answer.status == 200
         await route.drain()  # what stop does: no wait for the debounce to pass on its own
         await asyncio.sleep(0)  # bolt starts its listener as a task
-    assert seen == ["last words"]
+    assert [text for _, text in started] == ["last words"]
 
 
 async def test_events_arriving_while_stopping_are_refused_for_slack_to_redeliver(fake_slack: FakeSlack) -> None:
-    app = AsyncApp(
-        client=AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url),
-        signing_secret=fake_slack.signing_secret,
-    )
-    seen: list[str] = []
-
-    @app.event("app_mention")
-    async def on_mention(event: dict[str, Any]) -> None:
-        seen.append(event["text"])
-
+    app, started = mentions_app(fake_slack)
     route = EventsRoute(app, fake_slack.signing_secret)
-    web_app = web.Application()
-    web_app.router.add_post("/slack/events", route.handle)
-    async with TestServer(web_app, host="127.0.0.1") as server:
+    async with serving(route.handle) as server:
         url = str(server.make_url("/slack/events"))
         await route.drain()
         late = await fake_slack.deliver_http(url, fake_slack.app_mention(HUMAN, CHANNEL, "too late"))
         challenge = await fake_slack.deliver_http(url, fake_slack.url_verification("c-1"))
-    assert late.status == 503 and seen == []
+    assert late.status == 503 and started == []
     assert challenge.status == 200  # only events are refused: nothing else is handed over later
