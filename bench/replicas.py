@@ -14,6 +14,7 @@ from bench.ledger import postgres_schema
 from bench.loop import wait_until
 from bench.photos import unique_reference
 from bench.procs import BotProcess, FakeGeminiProcess
+from bench.sender import Sender
 from bench.stats import cpu_seconds, peak_rss_bytes, postgres_server_cpu_seconds, reset_peak
 from bench.worlds import SlackWorld
 
@@ -27,6 +28,7 @@ class ScaleOut:
     bot_cpu: list[float] = field(default_factory=list)  # per process
     peak_rss: list[int] = field(default_factory=list)  # per process
     postgres_cpu: float | None = None
+    acks: list[float] = field(default_factory=list)
 
 
 async def slack_replicas(n: int, gemini: FakeGeminiProcess, workdir: Path, *, replicas: int) -> ScaleOut:
@@ -41,16 +43,19 @@ async def slack_replicas(n: int, gemini: FakeGeminiProcess, workdir: Path, *, re
             for r, url in enumerate(urls):
                 await world.mention(n + r, "warm-up: a lighthouse", photo=unique_reference(), url=url)
             await wait_until(lambda: len(world.uploads) >= replicas, timeout=60)
-            photos = [unique_reference() for _ in range(n)]
-            for bot in bots:
-                reset_peak(bot.pid)
-            before = [cpu_seconds(bot.pid) for bot in bots]
-            server = postgres_server_cpu_seconds()
-            started = asyncio.get_running_loop().time()
-            await asyncio.gather(
-                *(world.mention(i, f"make it dusk #{i}", photo=photos[i], url=urls[i % replicas]) for i in range(n))
-            )
-            await wait_until(lambda: len(world.uploads) >= n + replicas, timeout=60 + n)
+            requests = [
+                world.mention_request(i, f"make it dusk #{i}", photo=unique_reference(), url=urls[i % replicas])
+                for i in range(n)
+            ]
+            async with Sender(requests) as sender:
+                for bot in bots:
+                    reset_peak(bot.pid)
+                before = [cpu_seconds(bot.pid) for bot in bots]
+                server = postgres_server_cpu_seconds()
+                started = asyncio.get_running_loop().time()
+                answers = asyncio.create_task(sender.fire())
+                await wait_until(lambda: len(world.uploads) >= n + replicas, timeout=60 + n)
+                result.acks = [a.elapsed if a.status == 200 else math.inf for a in await answers]
             result.done = len(world.uploads) - replicas
             if result.done >= n:
                 result.makespan = world.uploads.at[n + replicas - 1] - started

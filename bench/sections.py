@@ -180,6 +180,7 @@ async def scale_out(report: Report, plan: Plan, workdir: Path) -> None:
                 f"{ratio:.2f} ({run.makespan:.2f} s, {run.done}/{n} done)" if not math.isnan(ratio) else "incomplete"
             )
             report.add("6 scale-out", f"{head}: makespan ÷ model", value)
+            report.add("6 scale-out", f"{head}: ack p50 / p99", f"{ms(pct(run.acks, 50))} / {ms(pct(run.acks, 99))}")
             server = "?" if run.postgres_cpu is None else f"{run.postgres_cpu:.1f}"
             each = " + ".join(f"{cpu:.1f}" for cpu in run.bot_cpu)
             report.add("6 scale-out", f"{head}: CPU seconds used", f"bots {each} · Postgres server {server}")
