@@ -40,7 +40,8 @@ async def run(args: argparse.Namespace) -> Report:
         + ("" if args.plain else "; started as `python -m bench.botmain` = `bananabot run` plus timers")
         + f"); the fake Gemini (--bench, {plan.latency:g} s latency, each answer made during its latency) in "
         "another; fake Discord/Slack and the load driver in this one (its own loop lag is shown, so a slow fake "
-        "would be visible)"
+        "would be visible); Slack's events sent by bench.sender, a process with its connections open before the "
+        "clock starts"
     )
     report.note(
         "burst settings: BANANABOT_MAX_CONCURRENT_CALLS=256, one user per turn (default credits and "
