@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,28 @@ class Prober:
         return [read() for read in self.readers]
 
 
+@asynccontextmanager
+async def measured(
+    result: Burst,
+    bot: BotProcess,
+    gemini: FakeGeminiProcess,
+    probe: Callable[[int], Awaitable[Callable[[], float | None]]],
+) -> AsyncIterator[float]:
+    """Around one burst: CPU of each side, the bot's peak RSS, the cheap-command probes and this loop's lag.
+    Yields the burst's start (loop time)."""
+    reset_peak(bot.pid)
+    cpu = (cpu_seconds(bot.pid), cpu_seconds(gemini.pid), time.process_time())
+    prober = Prober(probe)
+    with LagMonitor() as lag:
+        prober.start()
+        yield asyncio.get_running_loop().time()
+        result.probes = await prober.stop()
+    result.peak_rss = peak_rss_bytes(bot.pid)
+    result.bot_cpu, result.gemini_cpu = cpu_seconds(bot.pid) - cpu[0], cpu_seconds(gemini.pid) - cpu[1]
+    result.driver_cpu = time.process_time() - cpu[2]
+    result.driver_lag_max = max(lag.lags, default=0.0)
+
+
 async def discord_burst(
     n: int, gemini: FakeGeminiProcess, workdir: Path, *, profile: Path | None = None, timers: bool = True
 ) -> Burst:
@@ -92,26 +115,16 @@ async def discord_burst(
                 return lambda: world.answered(sent)
 
             photos = [unique_reference() for _ in range(n)]
-            reset_peak(bot.pid)
-            cpu = (cpu_seconds(bot.pid), cpu_seconds(gemini.pid), time.process_time())
-            prober = Prober(probe)
-            with LagMonitor() as lag:
-                prober.start()
-                started = asyncio.get_running_loop().time()
+            async with measured(result, bot, gemini, probe) as started:
                 sent = await asyncio.gather(
                     *(world.imagine(i, f"make it dusk #{i}", photo=photos[i]) for i in range(n))
                 )
                 await wait_until(lambda: len(world.results) > n, timeout=60 + n)
                 span = (started, asyncio.get_running_loop().time())
-                result.probes = await prober.stop()
             result.done = len(world.results) - 1
             if result.done >= n:
                 result.makespan = world.results[n] - started
             result.acks = [s.ack_elapsed if s.ack_elapsed is not None else math.inf for s in sent]
-            result.peak_rss = peak_rss_bytes(bot.pid)
-            result.bot_cpu, result.gemini_cpu = cpu_seconds(bot.pid) - cpu[0], cpu_seconds(gemini.pid) - cpu[1]
-            result.driver_cpu = time.process_time() - cpu[2]
-            result.driver_lag_max = max(lag.lags, default=0.0)
         finally:
             await bot.stop()
         if bot.stats is not None and bot.stats.exists():
@@ -147,26 +160,16 @@ async def slack_burst(
                 return lambda: world.home_views.set_at[user] - sent if user in world.home_views.set_at else None
 
             requests = [world.mention_request(i, f"make it dusk #{i}", photo=unique_reference()) for i in range(n)]
-            async with Sender(requests) as sender:
-                reset_peak(bot.pid)
-                cpu = (cpu_seconds(bot.pid), cpu_seconds(gemini.pid), time.process_time())
-                prober = Prober(probe)
-                with LagMonitor() as lag:
-                    prober.start()
-                    started = asyncio.get_running_loop().time()
-                    answers = asyncio.create_task(sender.fire())
-                    await wait_until(lambda: len(world.uploads) > n, timeout=60 + n)
-                    span = (started, asyncio.get_running_loop().time())
-                    result.probes = await prober.stop()
-                    sent = await answers
+            async with Sender(requests) as sender, measured(result, bot, gemini, probe) as started:
+                answers = asyncio.create_task(sender.fire())
+                await wait_until(lambda: len(world.uploads) > n, timeout=60 + n)
+                span = (started, asyncio.get_running_loop().time())
+                sent = await answers
+            result.driver_cpu += sender.cpu
             result.done = len(world.uploads) - 1
             if result.done >= n:
                 result.makespan = world.uploads.at[n] - started
             result.acks = [a.elapsed if a.status == 200 else math.inf for a in sent]
-            result.peak_rss = peak_rss_bytes(bot.pid)
-            result.bot_cpu, result.gemini_cpu = cpu_seconds(bot.pid) - cpu[0], cpu_seconds(gemini.pid) - cpu[1]
-            result.driver_cpu = time.process_time() - cpu[2] + sender.cpu
-            result.driver_lag_max = max(lag.lags, default=0.0)
         finally:
             await bot.stop()
         if bot.stats is not None and bot.stats.exists():
