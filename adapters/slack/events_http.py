@@ -44,6 +44,10 @@ class EventsRoute:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.text()
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        if timestamp is not None and not timestamp.strip().isdigit():
+            # slack_sdk's verifier raises on it (bolt would answer 500 and log a traceback): no signature holds
+            return web.Response(status=401, text="invalid request")
         if self._is_signed_event_callback(request, body):
             if self._closing:  # nobody would hand it over: Slack redelivers it, to this process or another
                 return web.Response(status=503, text="stopping")

@@ -237,7 +237,8 @@ async def test_http_mode_refuses_a_bad_signature(
     mention = fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> a cat")
     bad = await bot.deliver(mention, bad_signature=True)
     stale = await bot.deliver(mention, timestamp=1_000_000)
-    assert (bad.status, stale.status) == (401, 401)
+    garbage = await bot.deliver(mention, timestamp="soon")
+    assert (bad.status, stale.status, garbage.status) == (401, 401, 401)
     await idle(bot)
     assert fake_gemini.requests == []
 
