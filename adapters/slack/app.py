@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -14,7 +15,6 @@ from adapters.slack.home import publish_home
 from adapters.slack.responder import SlackResponder
 from adapters.slack.translate import DM_THREAD, parse_admin, parse_flags, strip_mention, user_ref
 from bot.dispatcher import dispatch
-from bot.http_pool import ShardedPool
 from bot.models import Button, Invocation, ThreadRef
 from bot.services import Services
 from bot.targets import size_option
@@ -28,7 +28,7 @@ _ACTION = re.compile(r"^bb:")
 class SlackBot:
     """Turns Slack events into invocations; one per process, shared by HTTP and Socket Mode."""
 
-    def __init__(self, services: Services, client: AsyncWebClient, http: ShardedPool) -> None:
+    def __init__(self, services: Services, client: AsyncWebClient, http: aiohttp.ClientSession) -> None:
         self.services = services
         self.client = client
         self.http = http  # file downloads

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.http_pool import ShardedPool
+import aiohttp
+
 from bot.images import ImageRejected, human_bytes
 
 
@@ -15,7 +16,7 @@ class SlackFile:
     """A file from an event's `files[]`, downloaded lazily with the bot token."""
 
     info: dict[str, Any]
-    http: ShardedPool
+    http: aiohttp.ClientSession
     token: str
     allowed_hosts: tuple[str, ...]
 
@@ -40,12 +41,9 @@ class SlackFile:
             # Security: the bot token is only ever sent to Slack's own file host.
             raise ImageRejected("not_image", f"I can only fetch files Slack hosts; “{self.filename}” is elsewhere.")
         headers = {"Authorization": f"Bearer {self.token}"}
-        async with (
-            self.http.lease() as http,
-            http.stream("GET", url, headers=headers, follow_redirects=False) as response,
-        ):
+        async with self.http.get(url, headers=headers, allow_redirects=False) as response:
             content_type = response.headers.get("content-type", "")
-            if response.status_code != 200 or content_type.startswith("text/html"):
+            if response.status != 200 or content_type.startswith("text/html"):
                 raise ImageRejected(
                     "not_image",
                     f"I couldn't download “{self.filename}” (Slack answered with a login page): "
@@ -59,7 +57,7 @@ class SlackFile:
                 )
             chunks: list[bytes] = []
             total = 0
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.content.iter_any():
                 total += len(chunk)
                 if total > max_bytes:
                     raise ImageRejected("too_large", f"“{self.filename}” is over the {human_bytes(max_bytes)} limit.")

@@ -221,6 +221,22 @@ async def test_a_file_on_a_foreign_host_is_never_fetched_with_the_token(
     assert fake_gemini.requests == []
 
 
+async def test_a_redirect_from_the_file_host_is_not_followed_with_the_token(
+    slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini
+) -> None:
+    elsewhere = fake_slack.foreign_url("moved.png", png_bytes())
+    moved = fake_slack.add_file("moved.png", "image/png", png_bytes(), redirect_to=elsewhere)
+    await slack_bot.deliver(
+        fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> use this", files=[moved])
+    )
+    refusal = await ephemeral(fake_slack, HUMAN, "moved.png")
+    assert "files:read" in refusal["text"]
+    downloads = [c for c in fake_slack.calls if "/files-pri/" in c.path]
+    assert len(downloads) == 1 and downloads[0].token == fake_slack.bot_token
+    assert fake_slack.foreign_calls == []  # the 302 was not followed, with the token or without
+    assert fake_gemini.requests == [] and await credits(slack_bot, ALICE_KEY) == 0
+
+
 async def test_ignored_messages(slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini) -> None:
     await slack_bot.deliver(fake_slack.message(HUMAN, CHANNEL, "a top-level chat message"))
     await slack_bot.deliver(fake_slack.message(HUMAN, CHANNEL, "a reply in some thread", thread_ts="1.000001"))
