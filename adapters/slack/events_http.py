@@ -18,9 +18,9 @@ from collections import deque
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.handover import hand_to_bolt, settle
@@ -36,7 +36,7 @@ class EventsRoute:
     def __init__(self, app: AsyncApp, signing_secret: str) -> None:
         self.app = app
         self.verifier = SignatureVerifier(signing_secret)
-        self._answered: deque[tuple[str, web.Request]] = deque()  # answered, not yet handed to bolt
+        self._answered: deque[web.Request] = deque()  # answered, not yet handed to bolt (bodies read and kept)
         self._last_answer = 0.0
         self._pump: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
@@ -51,12 +51,12 @@ class EventsRoute:
         if self._is_signed_event_callback(request, body):
             if self._closing:  # nobody would hand it over: Slack redelivers it, to this process or another
                 return web.Response(status=503, text="stopping")
-            self._answered.append((body, request))
+            self._answered.append(request)
             self._last_answer = asyncio.get_running_loop().time()
             if self._pump is None or self._pump.done():
                 self._pump = asyncio.create_task(self._hand_over())
             return web.Response(status=200)
-        return await to_aiohttp_response(await self.app.async_dispatch(_bolt_request(body, request)))
+        return await to_aiohttp_response(await self._dispatch(request))
 
     def _is_signed_event_callback(self, request: web.Request, body: str) -> bool:
         if request.content_type != "application/json":
@@ -84,12 +84,15 @@ class EventsRoute:
                 break
             await asyncio.sleep(quiet)
         while self._answered:
-            task = asyncio.create_task(self._dispatch(*self._answered.popleft()))
+            task = asyncio.create_task(self._hand_over_one(self._answered.popleft()))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-    async def _dispatch(self, body: str, request: web.Request) -> None:
-        await hand_to_bolt(self.app, lambda: _bolt_request(body, request))
+    async def _hand_over_one(self, request: web.Request) -> None:
+        await hand_to_bolt(lambda: self._dispatch(request))
+
+    async def _dispatch(self, request: web.Request) -> BoltResponse:
+        return await self.app.async_dispatch(await to_bolt_request(request))  # the body was read: aiohttp kept it
 
     async def drain(self) -> None:
         """On stop: answer new events 503 (Slack redelivers them), hand over the answered ones (bounded wait)."""
@@ -97,8 +100,3 @@ class EventsRoute:
         if self._pump is not None:
             await settle({self._pump})
         await settle(self._pending)
-
-
-def _bolt_request(body: str, request: web.Request) -> AsyncBoltRequest:
-    """As bolt's aiohttp adapter builds it."""
-    return AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (1.0, 2.0, 4.0)
 DRAIN_SECONDS = 10.0
 
 
-async def hand_to_bolt(app: AsyncApp, build: Callable[[], AsyncBoltRequest]) -> bool:
-    """Dispatch until bolt takes it (any answer under 500); False if every attempt failed (logged as an error)."""
+async def hand_to_bolt(dispatch: Callable[[], Awaitable[BoltResponse]]) -> bool:
+    """Dispatch until bolt takes it (any answer under 500); False if every attempt failed (logged as an error).
+    `dispatch` builds a fresh request each time (bolt keeps state on it) with bolt's own adapter function."""
     for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
         try:
-            response = await app.async_dispatch(build())  # a fresh request each time: bolt keeps state on it
+            response = await dispatch()
             status, detail = response.status, response.body[:200]
         except Exception as exc:
             status, detail = 500, f"{type(exc).__name__}: {exc}"[:200]

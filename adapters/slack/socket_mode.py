@@ -11,8 +11,7 @@ import asyncio
 from typing import Any
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.adapter.socket_mode.internals import build_headers
-from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
@@ -35,9 +34,7 @@ class SocketModeHandler(AsyncSocketModeHandler):
         if task is not None:
             self._pending.add(task)  # type: ignore[arg-type]
         try:
-            await hand_to_bolt(
-                self.app, lambda: AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=build_headers(req))
-            )
+            await hand_to_bolt(lambda: run_async_bolt_app(self.app, req))
         finally:
             self._pending.discard(task)  # type: ignore[arg-type]
 
