@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,8 +11,8 @@ import aiohttp
 from bench.sender import Request
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.slack import CHANNEL, FakeSlack
-from tests.fakes.slack.delivery import USER_AGENT, Delivery, post_signed
-from tests.fakes.slack.events import encode, signature
+from tests.fakes.slack.delivery import Delivery, post_signed, signed_headers
+from tests.fakes.slack.events import encode
 
 RESULT_PREFIX = "bananabot-"
 
@@ -172,13 +171,7 @@ class SlackWorld:
     def mention_request(self, i: int, prompt: str, *, photo: bytes | None, url: str | None = None) -> Request:
         """The same mention, signed and encoded now, for bench.sender to deliver later."""
         body, content_type = encode(self._mention(i, prompt, photo=photo))
-        ts = str(int(time.time()))
-        headers = {
-            "Content-Type": content_type,
-            "User-Agent": USER_AGENT,
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": signature(self.fake.signing_secret, ts, body),
-        }
+        headers = signed_headers(body, content_type, secret=self.fake.signing_secret)
         return Request(url or self.events_url, headers, body.encode())
 
     def _mention(self, i: int, prompt: str, *, photo: bytes | None) -> dict[str, Any]:

@@ -12,24 +12,18 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.events_http import EventsRoute
+from bench.sender import Request
 from tests.fakes.slack import CHANNEL, HUMAN, FakeSlack
-from tests.fakes.slack.delivery import USER_AGENT
-from tests.fakes.slack.events import encode, signature
+from tests.fakes.slack.delivery import signed_headers
+from tests.fakes.slack.events import encode
 
 
-def pipelined(fake: FakeSlack, host: str, payloads: list[dict[str, Any]]) -> bytes:
+def pipelined(fake: FakeSlack, url: str, payloads: list[dict[str, Any]]) -> bytes:
     """Signed requests back to back on one connection, as one write: they reach the server together."""
     out = b""
     for payload in payloads:
         body, content_type = encode(payload)
-        ts = str(int(time.time()))
-        head = (
-            f"POST /slack/events HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
-            f"User-Agent: {USER_AGENT}\r\n"
-            f"X-Slack-Request-Timestamp: {ts}\r\nX-Slack-Signature: {signature(fake.signing_secret, ts, body)}\r\n"
-            f"Content-Length: {len(body.encode())}\r\n\r\n"
-        )
-        out += head.encode() + body.encode()
+        out += Request(url, signed_headers(body, content_type, secret=fake.signing_secret), body.encode()).raw()
     return out
 
 
@@ -67,7 +61,7 @@ async def test_a_burst_is_answered_before_bolt_starts_any_of_it(fake_slack: Fake
         n = 20
         payloads = [fake_slack.app_mention(HUMAN, CHANNEL, f"hi #{i}") for i in range(n)]
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(pipelined(fake_slack, f"127.0.0.1:{server.port}", payloads))
+        writer.write(pipelined(fake_slack, str(server.make_url("/slack/events")), payloads))
         await writer.drain()
         heads = b""
         while heads.count(b"HTTP/1.1 200 OK") < n:

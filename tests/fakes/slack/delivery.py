@@ -27,6 +27,17 @@ class Delivery:
         return json.loads(self.body)
 
 
+def signed_headers(body: str, content_type: str, *, secret: str, timestamp: int | str | None = None) -> dict[str, str]:
+    """The headers Slack sends with a request: its type, user agent, timestamp (now by default) and signature."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    return {
+        "Content-Type": content_type,
+        "User-Agent": USER_AGENT,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature(secret, ts, body),
+    }
+
+
 async def post_signed(
     session: aiohttp.ClientSession,
     target_url: str,
@@ -41,11 +52,11 @@ async def post_signed(
     retry_reason: str | None = None,
     timeout: float = 10.0,
 ) -> Delivery:
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    headers = {"Content-Type": content_type, "User-Agent": USER_AGENT}
     if signed:
-        headers["X-Slack-Request-Timestamp"] = ts
-        headers["X-Slack-Signature"] = signature("not-the-signing-secret" if bad_signature else secret, ts, body)
+        key = "not-the-signing-secret" if bad_signature else secret
+        headers = signed_headers(body, content_type, secret=key, timestamp=timestamp)
+    else:
+        headers = {"Content-Type": content_type, "User-Agent": USER_AGENT}
     if retry_num is not None:
         headers["X-Slack-Retry-Num"] = str(retry_num)
         headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
