@@ -2,8 +2,8 @@
 
 httpcore 1.0's pool re-scans every connection for every queued request on each assignment pass
 (encode/httpx#3215, encode/httpcore#1035): with 200 model calls in flight that bookkeeping took most of the
-bot's CPU, and with 200 Slack file downloads a fifth of it. Several small pools, each request sent on the least
-busy one, keep each pass short.
+bot's CPU. Several small pools, each request sent on the least busy one, keep each pass short. (Slack's file
+downloads used these too; they moved to aiohttp, which reads bodies for a quarter of the CPU.)
 """
 
 from __future__ import annotations
