@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 
 import pytest
 from PIL import Image
@@ -235,6 +236,19 @@ async def test_a_redirect_from_the_file_host_is_not_followed_with_the_token(
     assert len(downloads) == 1 and downloads[0].token == fake_slack.bot_token
     assert fake_slack.foreign_calls == []  # the 302 was not followed, with the token or without
     assert fake_gemini.requests == [] and await credits(slack_bot, ALICE_KEY) == 0
+
+
+async def test_a_file_larger_than_slack_declared_is_refused_and_costs_nothing(
+    make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini
+) -> None:
+    bot = await make_slack_bot(max_attachment_bytes=2000)
+    big = fake_slack.add_file("big.png", "image/png", png_bytes(64, 64) + os.urandom(5000))
+    big["size"] = 500  # the event under-declares it: the check before download lets it through
+    await bot.deliver(fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> use this", files=[big]))
+    refusal = await ephemeral(fake_slack, HUMAN, "big.png")
+    assert "limit" in refusal["text"]
+    assert len([c for c in fake_slack.calls if "/files-pri/" in c.path]) == 1
+    assert fake_gemini.requests == [] and await credits(bot, ALICE_KEY) == 0
 
 
 async def test_ignored_messages(slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini) -> None:
