@@ -1,4 +1,4 @@
-"""The Gemini image client: sharded httpx pools, retries, typed outcomes, the key kept out of sight."""
+"""The Gemini image client: one aiohttp session, retries, typed outcomes, the key kept out of sight."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
-import httpx
+import aiohttp
 
 from bot.gemini.errors import (
     GeminiError,
@@ -22,7 +22,6 @@ from bot.gemini.outcomes import Outcome
 from bot.gemini.request import ImageRequest
 from bot.gemini.response import parse_response
 from bot.gemini.retry import RetryPolicy
-from bot.http_pool import ShardedPool
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +32,16 @@ Sleep = Callable[[float], Awaitable[None]]
 class GeminiClient:
     """Calls `generateContent` for image models.
 
+    HTTP is aiohttp's: sending a 1.9 MB body and reading a 2.7 MB answer cost ~3.5 ms of CPU per call, where httpx
+    (anyio, h11, 64 KiB reads) took ~15 ms (bench). Redirects are never followed: the key travels in a header.
+
     Args:
         api_key: Sent as `x-goog-api-key`; never logged, never part of an error.
         base_url: API root (`GEMINI_BASE_URL`), with or without a trailing `/v1beta`.
         policy: Retry and timeout policy.
         sleep: Waits between retries (tests pass a recording one).
         rng: Jitter source.
-        max_connections: Connections in all, shared by the pool's shards.
+        max_connections: Connections open at once; calls beyond them wait for one.
         receive_at_once: Responses read and parsed at the same time. An answer is ~2.7 MB of JSON and ~9 MB while
             parsed; the rest wait unread in their sockets, so a burst of answers can't pile up in memory.
     """
@@ -62,16 +64,26 @@ class GeminiClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._receiving = asyncio.Semaphore(receive_at_once)
-        self._pool = ShardedPool(
-            max_connections=max_connections,
-            headers={"user-agent": "bananabot/0.1", "content-type": "application/json"},
-        )
+        self._max_connections = max_connections
+        self._http: aiohttp.ClientSession | None = None  # made on first use, inside the running loop
 
     def __repr__(self) -> str:
         return f"GeminiClient(root={self._root!r})"
 
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                headers={"user-agent": "bananabot/0.1", "content-type": "application/json"},
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=True,  # HTTPS_PROXY and NO_PROXY apply
+            )
+        return self._http
+
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     async def generate(self, request: ImageRequest) -> Outcome:
         """Run one request to a typed outcome.
@@ -85,45 +97,42 @@ class GeminiClient:
         headers = {"x-goog-api-key": self._key, "content-length": str(body.length)}
         url = f"{self._root}/models/{spec.id}:generateContent"
         policy = self.policy
+        http = self._session()
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             error: GeminiError
-            remaining = policy.deadline - (time.monotonic() - started)
+            remaining = max(policy.deadline - (time.monotonic() - started), 0.001)
+            # sock_read is per read, like the policy's attempt timeout; asyncio.timeout bounds the whole attempt
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=min(policy.connect_timeout, remaining),
+                sock_read=min(policy.attempt_timeout, remaining),
+            )
             try:
-                async with self._pool.lease() as http, asyncio.timeout(max(remaining, 0.001)):
-                    # asyncio.timeout: httpx's read timeout is per chunk, the deadline is for the whole attempt
-                    sent = http.build_request(
-                        "POST",
-                        url,
-                        content=body.stream(),
-                        headers=headers,
-                        timeout=httpx.Timeout(
-                            max(min(policy.attempt_timeout, remaining), 0.001),
-                            connect=min(policy.connect_timeout, max(remaining, 0.001)),
-                        ),
-                    )
-                    response = await http.send(sent, stream=True)
-                    try:
-                        async with self._receiving:  # answers wait in their sockets, not in memory
-                            raw = b"".join([chunk async for chunk in response.aiter_bytes()])
-                            if response.status_code == 200:
-                                outcome = await asyncio.to_thread(
-                                    parse_response, raw, spec=spec, size=request.size, attempts=attempt
-                                )
-                            else:
-                                outcome, error = None, classify(response.status_code, raw, secret=self._key)
-                            del raw  # before the next answer is let in
-                    finally:
-                        await response.aclose()
+                async with (
+                    asyncio.timeout(remaining),
+                    http.post(
+                        url, data=body.stream(), headers=headers, timeout=timeout, allow_redirects=False
+                    ) as response,
+                    self._receiving,  # answers wait in their sockets, not in memory
+                ):
+                    raw = await response.read()
+                    if response.status == 200:
+                        outcome = await asyncio.to_thread(
+                            parse_response, raw, spec=spec, size=request.size, attempts=attempt
+                        )
+                    else:
+                        outcome, error = None, classify(response.status, raw, secret=self._key)
+                    del raw  # before the next answer is let in
                 if outcome is not None:
                     return outcome
             except MalformedResponseError as exc:
                 error = exc
-            except (httpx.TimeoutException, TimeoutError) as exc:  # TimeoutError: the deadline cut the attempt
+            except TimeoutError as exc:  # aiohttp's socket timeouts, or the deadline cutting the attempt
                 error = TimedOutError(f"{type(exc).__name__} after {time.monotonic() - started:.1f}s")
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
                 error = UnreachableError(redact(f"{type(exc).__name__}: {exc}", self._key))
             error.attempts = attempt
             delay = self._next_delay(error, attempt, started)

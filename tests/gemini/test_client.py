@@ -10,8 +10,10 @@ import logging
 import os
 import time
 import tracemalloc
+from collections.abc import Awaitable, Callable
 
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from bot.catalog import FLASH_25, FLASH_31, MODELS, PRO_3
@@ -333,3 +335,75 @@ async def test_a_hung_call_never_holds_the_receive_gate(fake_gemini) -> None:
     finally:
         await gemini.aclose()
     assert isinstance(outcome, ImagesDelivered)
+
+
+async def test_a_burst_never_opens_more_connections_than_allowed(fake_gemini) -> None:
+    fake_gemini.latency = 0.2  # so the burst needs every connection at once
+    gemini = GeminiClient(api_key=fake_gemini.api_key, base_url=fake_gemini.base_url, policy=FAST, max_connections=5)
+    try:
+        outcomes = await asyncio.gather(*(gemini.generate(ask(f"cat #{i}")) for i in range(15)))
+    finally:
+        await gemini.aclose()
+    assert all(isinstance(o, ImagesDelivered) for o in outcomes)
+    peers = {r.peer for r in fake_gemini.requests}
+    assert None not in peers
+    assert 2 <= len(peers) <= 5  # connections are reused, never more than the limit
+
+
+async def test_the_body_goes_with_its_length_not_chunked(client, fake_gemini) -> None:
+    reference = (png(300, 200), "image/png")
+    await client.generate(ImageRequest(FLASH_31.id, (Content.user("edit", (reference,)),)))
+    headers = fake_gemini.requests[0].headers
+    assert "transfer-encoding" not in headers
+    assert int(headers["content-length"]) > len(reference[0])  # the whole body, base64 image included
+    assert fake_gemini.requests[0].status == 200
+
+
+class Redirector:
+    """A Gemini stand-in that answers every call with a redirect to `target`, and a target that records callers."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+        self.runners: list[web.AppRunner] = []
+
+    async def serve(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    async def close(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+
+
+@pytest.mark.parametrize("status", [301, 307, 308])
+async def test_a_redirect_is_never_followed_with_the_key(status) -> None:
+    secret = "AIzaSy-redirected-key-0123456789"
+    servers = Redirector()
+
+    async def record(request: web.Request) -> web.Response:
+        servers.seen.append(dict(request.headers))
+        return web.json_response({})
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"Location": f"{target}/steal"})
+
+    try:
+        target = await servers.serve(record)
+        origin = await servers.serve(redirect)
+        gemini = GeminiClient(api_key=secret, base_url=origin, policy=FAST)
+        try:
+            with pytest.raises(e.GeminiError) as caught:
+                await gemini.generate(ask("a cat"))
+        finally:
+            await gemini.aclose()
+    finally:
+        await servers.close()
+    assert servers.seen == []
+    assert secret not in caught.value.user_message
+    assert "nothing was charged" in caught.value.user_message.lower()

@@ -49,6 +49,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     status: int = 0
+    peer: tuple[str, int] | None = None  # the client's address: one per connection it opened
 
 
 _ANSWER_AT = web.RequestKey("answer_at", float)  # when a generate call's answer is due (time.monotonic())
@@ -144,6 +145,7 @@ class FakeGemini:
             query=dict(request.query),
             headers={k.lower(): v for k, v in request.headers.items()},
             body=None,
+            peer=_peer(request),
         )
         self.requests.append(record)
         try:
@@ -341,6 +343,12 @@ async def _json(obj: Any, *, status: int = 200) -> web.Response:
 def _encode_events(chunks: list[dict[str, Any]]) -> list[bytes]:
     # Google frames SSE with CRLF; the SDK spots a mid-stream error by the prefix '{"error":' (§5.6).
     return [b"data: " + dumps(c, separators=(",", ":")) + b"\r\n\r\n" for c in chunks]
+
+
+def _peer(request: web.Request) -> tuple[str, int] | None:
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return (str(peer[0]), int(peer[1])) if peer else None
 
 
 def _reset(request: web.Request) -> None:
