@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import discord
 
 import bot.cli
@@ -82,11 +83,26 @@ def _wrap(owner: Any, name: str, label: str) -> None:
     setattr(owner, name, (timed if asyncio.iscoroutinefunction(original) else timed_sync)(label, original))
 
 
+def _answer_headers_timer() -> aiohttp.TraceConfig:
+    """aiohttp's request trace: from the request's start until its answer's headers arrived."""
+
+    async def start(session: object, context: Any, params: object) -> None:
+        context.began = time.monotonic()
+
+    async def end(session: object, context: Any, params: object) -> None:
+        record("stage:request sent → answer headers", context.began)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(start)
+    trace.on_request_end.append(end)
+    trace.freeze()
+    return trace
+
+
 def _instrument(services: Services) -> None:
     """Turn stages: the model call, its HTTP exchange up to the answer's headers, ledger and store writes."""
     _wrap(services.gemini, "generate", "stage:model call")
-    for http in services.gemini._pool._clients:
-        _wrap(http, "send", "stage:request sent → answer headers")
+    services.gemini._session().trace_configs.append(_answer_headers_timer())
     _wrap(services.ledger, "reserve", "stage:ledger reserve")
     _wrap(services.store, "put_blob", "stage:store image (hash + write)")
     _wrap(services.store, "insert_turn", "stage:store turn row")

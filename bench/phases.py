@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import aiohttp
+
 import bot.engine
 import commands.imagine
 from adapters.discord.responder import DiscordResponder
@@ -66,33 +68,33 @@ class PhaseClock:
             if inspect.iscoroutinefunction(member) and not name.startswith("_") and name not in ("open", "close"):
                 patch(services.store, name, "store")
         patch(services.gemini, "generate", "model client")
-        self._wrap_http(services, saved)
+        traces = services.gemini._session().trace_configs
+        traces.append(self._http_trace())
         self._wrap_uploads(saved)
         try:
             yield self
         finally:
+            traces.pop()
             for owner, name, original in reversed(saved):
                 if original is None:
                     delattr(owner, name)  # an instance attribute shadowing the class's method
                 else:
                     setattr(owner, name, original)
 
-    def _wrap_http(self, services: Services, saved: list[tuple[Any, str, Any]]) -> None:
-        # the request body size and the fake's work, read at the edge of every shard of the client's pool
-        for http in services.gemini._pool._clients:
-            self._wrap_send(http, saved)
+    def _http_trace(self) -> aiohttp.TraceConfig:
+        """The request body size and the fake's work, read by a trace on the Gemini client's aiohttp session."""
 
-    def _wrap_send(self, http: Any, saved: list[tuple[Any, str, Any]]) -> None:
-        send = http.send
+        async def started(session: object, context: object, params: aiohttp.TraceRequestStartParams) -> None:
+            self.request_bytes.append(int(params.headers.get("content-length", 0)))
 
-        async def timed_send(request: Any, **kwargs: Any) -> Any:
-            self.request_bytes.append(int(request.headers.get("content-length", 0)))
-            response = await send(request, **kwargs)
-            self.fake_server += float(response.headers.get(SERVER_HEADER, 0.0))
-            return response
+        async def answered(session: object, context: object, params: aiohttp.TraceRequestEndParams) -> None:
+            self.fake_server += float(params.response.headers.get(SERVER_HEADER, 0.0))
 
-        saved.append((http, "send", None))
-        http.send = timed_send
+        trace = aiohttp.TraceConfig()
+        trace.on_request_start.append(started)
+        trace.on_request_end.append(answered)
+        trace.freeze()
+        return trace
 
     def _wrap_uploads(self, saved: list[tuple[Any, str, Any]]) -> None:
         send = DiscordResponder.send
