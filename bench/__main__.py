@@ -8,25 +8,16 @@ import dataclasses
 import json
 import logging
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench import sections
+from bench import machine, sections
 from bench.report import Report, Row
 
 SECTIONS = ("burst", "overhead", "ledger", "growth", "scaleout")  # "burst" is sections 1 and 2 (one run)
-
-
-def _machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
-    )
 
 
 async def run(args: argparse.Namespace) -> Report:
@@ -34,7 +25,7 @@ async def run(args: argparse.Namespace) -> Report:
     plan = dataclasses.replace(plan, latency=args.latency, profile=args.profile, timers=not args.plain)
     wanted = set(args.only or SECTIONS)
     report = Report()
-    report.note(f"machine: {_machine()}")
+    report.note(f"machine: {machine.describe()}")
     report.note(
         "bursts: `bananabot run` in its own process (RSS and CPU are that process's"
         + ("" if args.plain else "; started as `python -m bench.botmain` = `bananabot run` plus timers")
@@ -119,7 +110,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
     print(f"python -m bench{' --quick' if args.quick else ''}: running {', '.join(args.only or SECTIONS)}")
+    probed = machine.probe() if args.rows is None else ""  # before the sections, on a quiet machine
     report = asyncio.run(run(args))
+    if probed:
+        report.note(f"machine probe: {probed}")
     if args.rows is not None:
         args.rows.write_text(json.dumps([dataclasses.asdict(row) for row in report.rows]))
         return
