@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pybase64
@@ -53,11 +53,6 @@ class StreamedBody:
             for start in range(0, len(image), SLICE):
                 yield pybase64.b64encode(image[start : start + SLICE])
         yield self._frame[-1]
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        """The pieces for an async HTTP client; a fresh stream for each attempt."""
-        for piece in self:
-            yield piece
 
     def __bytes__(self) -> bytes:
         return b"".join(self)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
+from bot.gemini.body import StreamedBody
 from bot.gemini.errors import (
     GeminiError,
     MalformedResponseError,
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 Sleep = Callable[[float], Awaitable[None]]
+# Python before 3.12.8 (and 3.13.0) can leak TLS transports aborted mid-answer unless aiohttp cleans them up.
+_CLEANUP_CLOSED = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
 
 
 class GeminiClient:
@@ -34,6 +38,8 @@ class GeminiClient:
 
     HTTP is aiohttp's: sending a 1.9 MB body and reading a 2.7 MB answer cost ~3.5 ms of CPU per call, where httpx
     (anyio, h11, 64 KiB reads) took ~15 ms (bench). Redirects are never followed: the key travels in a header.
+    Each attempt is bounded by the policy's attempt timeout per step (connecting or waiting for a connection, each
+    piece of the body sent, each read of the answer) and by the deadline as a whole.
 
     Args:
         api_key: Sent as `x-goog-api-key`; never logged, never part of an error.
@@ -57,7 +63,10 @@ class GeminiClient:
         max_connections: int = 64,
         receive_at_once: int = 4,
     ) -> None:
-        self._key = api_key
+        key = api_key.strip()  # a secret file's trailing newline
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+            raise ValueError("the Gemini API key contains control characters; check GEMINI_API_KEY")
+        self._key = key
         root = base_url.rstrip("/")
         self._root = root if root.endswith("/v1beta") else f"{root}/v1beta"
         self.policy = policy or RetryPolicy()
@@ -66,14 +75,17 @@ class GeminiClient:
         self._receiving = asyncio.Semaphore(receive_at_once)
         self._max_connections = max_connections
         self._http: aiohttp.ClientSession | None = None  # made on first use, inside the running loop
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"GeminiClient(root={self._root!r})"
 
     def _session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("GeminiClient is closed")
         if self._http is None:
             self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, enable_cleanup_closed=_CLEANUP_CLOSED),
                 headers={"user-agent": "bananabot/0.1", "content-type": "application/json"},
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=True,  # HTTPS_PROXY and NO_PROXY apply
@@ -81,6 +93,7 @@ class GeminiClient:
         return self._http
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -104,28 +117,27 @@ class GeminiClient:
             attempt += 1
             error: GeminiError
             remaining = max(policy.deadline - (time.monotonic() - started), 0.001)
-            # sock_read is per read, like the policy's attempt timeout; asyncio.timeout bounds the whole attempt
+            step = min(policy.attempt_timeout, remaining)
             timeout = aiohttp.ClientTimeout(
-                total=None,
-                sock_connect=min(policy.connect_timeout, remaining),
-                sock_read=min(policy.attempt_timeout, remaining),
+                total=None, connect=step, sock_connect=min(policy.connect_timeout, remaining), sock_read=step
             )
             try:
-                async with (
-                    asyncio.timeout(remaining),
-                    http.post(
-                        url, data=body.stream(), headers=headers, timeout=timeout, allow_redirects=False
-                    ) as response,
-                    self._receiving,  # answers wait in their sockets, not in memory
-                ):
-                    raw = await response.read()
-                    if response.status == 200:
-                        outcome = await asyncio.to_thread(
-                            parse_response, raw, spec=spec, size=request.size, attempts=attempt
-                        )
-                    else:
-                        outcome, error = None, classify(response.status, raw, secret=self._key)
-                    del raw  # before the next answer is let in
+                async with asyncio.timeout(remaining) as attempt_clock:
+                    sending = _paced(body, attempt_clock, step)
+                    async with (
+                        http.post(
+                            url, data=sending, headers=headers, timeout=timeout, allow_redirects=False
+                        ) as response,
+                        self._receiving,  # answers wait in their sockets, not in memory
+                    ):
+                        raw = await response.read()
+                        if response.status == 200:
+                            outcome = await asyncio.to_thread(
+                                parse_response, raw, spec=spec, size=request.size, attempts=attempt
+                            )
+                        else:
+                            outcome, error = None, classify(response.status, raw, secret=self._key)
+                        del raw  # before the next answer is let in
                 if outcome is not None:
                     return outcome
             except MalformedResponseError as exc:
@@ -152,3 +164,15 @@ class GeminiClient:
         if time.monotonic() - started + delay >= policy.deadline:
             return None
         return delay
+
+
+async def _paced(body: StreamedBody, clock: asyncio.Timeout, step: float) -> AsyncIterator[bytes]:
+    """The body's pieces, each to be sent within `step` seconds (aiohttp has no write timeout of its own); once
+    all are sent, the attempt's clock goes back to the deadline it had."""
+    deadline = clock.when()
+    loop = asyncio.get_running_loop()
+    for piece in body:
+        due = loop.time() + step
+        clock.reschedule(due if deadline is None else min(due, deadline))
+        yield piece
+    clock.reschedule(deadline)

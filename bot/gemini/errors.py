@@ -62,6 +62,13 @@ class UnreachableError(GeminiError):
     user_text = "I couldn't reach Gemini; nothing was charged. Please try again shortly."
 
 
+class RedirectedError(GeminiError):
+    user_text = (
+        "Gemini's address answered with a redirect, which the bot doesn't follow; nothing was charged. "
+        "An admin needs to check GEMINI_BASE_URL and any proxy."
+    )
+
+
 class KeyInvalidError(GeminiError):
     user_text = "The bot's Gemini API key was refused; nothing was charged. An admin needs to fix the configuration."
 
@@ -108,6 +115,8 @@ def classify(status: int, body: bytes, *, secret: str = "") -> GeminiError:
     code = str(error.get("status") or "")
     details = [d for d in error.get("details") or () if isinstance(d, dict)]
     reasons = {str(d.get("reason", "")) for d in details}
+    if 300 <= status < 400:  # never followed: the key would go with it
+        return RedirectedError(f"HTTP {status}: a redirect, not followed", status=status)
     if status == 429:
         quota_ids = [
             str(v.get("quotaId", ""))

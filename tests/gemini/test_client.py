@@ -8,6 +8,7 @@ import gc
 import io
 import logging
 import os
+import socket
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -364,6 +365,7 @@ class Redirector:
 
     def __init__(self) -> None:
         self.seen: list[dict[str, str]] = []
+        self.calls = 0
         self.runners: list[web.AppRunner] = []
 
     async def serve(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> str:
@@ -381,16 +383,17 @@ class Redirector:
             await runner.cleanup()
 
 
-@pytest.mark.parametrize("status", [301, 307, 308])
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_a_redirect_is_never_followed_with_the_key(status) -> None:
     secret = "AIzaSy-redirected-key-0123456789"
     servers = Redirector()
 
     async def record(request: web.Request) -> web.Response:
         servers.seen.append(dict(request.headers))
-        return web.json_response({})
+        return web.json_response({}, status=500)  # followed, it would fail here: the check below decides
 
     async def redirect(request: web.Request) -> web.Response:
+        servers.calls += 1
         return web.Response(status=status, headers={"Location": f"{target}/steal"})
 
     try:
@@ -405,5 +408,57 @@ async def test_a_redirect_is_never_followed_with_the_key(status) -> None:
     finally:
         await servers.close()
     assert servers.seen == []
-    assert secret not in caught.value.user_message
-    assert "nothing was charged" in caught.value.user_message.lower()
+    assert isinstance(caught.value, e.RedirectedError) and servers.calls == 1  # a configuration error: no retry
+    assert "GEMINI_BASE_URL" in caught.value.user_message and secret not in caught.value.user_message
+
+
+async def test_a_key_read_with_a_trailing_newline_still_works(fake_gemini) -> None:
+    gemini = GeminiClient(api_key=f"{fake_gemini.api_key}\n", base_url=fake_gemini.base_url, policy=FAST)
+    try:
+        assert (await gemini.generate(ask("a cat"))).delivered
+    finally:
+        await gemini.aclose()
+    assert fake_gemini.requests[0].headers["x-goog-api-key"] == fake_gemini.api_key
+
+
+def test_a_key_with_control_characters_inside_is_refused_without_showing_it() -> None:
+    with pytest.raises(ValueError, match="GEMINI_API_KEY") as caught:
+        GeminiClient(api_key="AIzaSy-half\r\nX-Injected: 1")
+    assert "AIzaSy" not in str(caught.value)
+
+
+async def test_a_closed_client_refuses_new_calls(fake_gemini) -> None:
+    gemini = GeminiClient(api_key=fake_gemini.api_key, base_url=fake_gemini.base_url, policy=FAST)
+    await gemini.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await gemini.generate(ask("a cat"))
+    assert fake_gemini.requests == []
+
+
+async def test_a_stalled_upload_ends_each_attempt_at_the_attempt_timeout() -> None:
+    """The server takes the connection and never reads: each attempt ends after the attempt timeout (per piece
+    sent), not at the deadline, so the retry policy still gets its turns."""
+    stalled: list[asyncio.StreamWriter] = []
+
+    async def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stalled.append(writer)
+
+    server = await asyncio.start_server(never_read, "127.0.0.1", 0)
+    for sock in server.sockets:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # so the client's send buffer fills up
+    port = server.sockets[0].getsockname()[1]
+    policy = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, deadline=20.0, attempt_timeout=0.5)
+    gemini = GeminiClient(api_key="k", base_url=f"http://127.0.0.1:{port}", policy=policy)
+    big = (os.urandom(12_000_000), "image/png")  # more than loopback's socket buffers hold
+    started = time.monotonic()
+    try:
+        with pytest.raises(e.TimedOutError) as caught:
+            await gemini.generate(ImageRequest(FLASH_31.id, (Content.user("edit", (big,)),)))
+    finally:
+        await gemini.aclose()
+        for writer in stalled:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert caught.value.attempts == 2
+    assert time.monotonic() - started < 8  # two attempts of ~0.5 s each, not the 20 s deadline
