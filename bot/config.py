@@ -22,7 +22,12 @@ class Settings(BaseSettings):
     """Every option of the bot; the README's configuration table lists the same names."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BANANABOT_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+        env_prefix="BANANABOT_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        hide_input_in_errors=True,  # a refused secret is never echoed back
     )
 
     # Gemini
@@ -105,6 +110,22 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator(
+        "gemini_api_key", "discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret", mode="before"
+    )
+    @classmethod
+    def _one_line_secret(cls, value: object) -> object:
+        """A secret read from a file often ends in a newline: dropped. One with a control character inside would
+        break the HTTP header it goes into: refused at start, without showing it."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise ValueError("contains a control character (a line break inside?); a secret must be one line")
         return value
 
     @field_validator("model")

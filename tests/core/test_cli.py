@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot.config import Settings
 from tests.core.conftest import ALICE, NOON
 from tests.fakes.gemini import FakeGemini
 
@@ -57,6 +58,18 @@ async def test_migrate_then_quota_admin_from_the_command_line(tmp_path: Path) ->
 async def test_a_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
     code, _, err = await cli(tmp_path, "doctor", env={"BANANABOT_USER_DAILY_CREDITS": "many"})
     assert code == 2 and "user_daily_credits" in err
+
+
+async def test_a_secret_with_a_line_break_inside_is_refused_without_being_shown(tmp_path: Path) -> None:
+    code, out, err = await cli(tmp_path, "doctor", env={"DISCORD_TOKEN": "MTA-secret-half\nsecond-half"})
+    assert code == 2 and "control character" in err
+    assert "secret-half" not in out + err
+
+
+def test_a_secret_read_with_a_trailing_newline_is_trimmed() -> None:
+    settings = Settings(_env_file=None, gemini_api_key="AIza-key\n", slack_signing_secret=" sign \r\n")  # type: ignore[call-arg]
+    assert settings.gemini_api_key is not None and settings.gemini_api_key.get_secret_value() == "AIza-key"
+    assert settings.slack_signing_secret is not None and settings.slack_signing_secret.get_secret_value() == "sign"
 
 
 async def test_an_output_over_the_upload_limit_is_reencoded_and_the_reply_says_so(
