@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.catalog import DEFAULT_MODEL, SIZES, lookup
+from bot.secret_text import one_line
 
 CsvList = Annotated[tuple[str, ...], NoDecode]
 
@@ -121,12 +122,7 @@ class Settings(BaseSettings):
         break the HTTP header it goes into: refused at start, without showing it."""
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        if not isinstance(value, str):
-            return value
-        value = value.strip()
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-            raise ValueError("contains a control character (a line break inside?); a secret must be one line")
-        return value
+        return one_line(value) if isinstance(value, str) else value
 
     @field_validator("model")
     @classmethod

@@ -24,6 +24,7 @@ from bot.gemini.outcomes import Outcome
 from bot.gemini.request import ImageRequest
 from bot.gemini.response import parse_response
 from bot.gemini.retry import RetryPolicy
+from bot.secret_text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,10 @@ class GeminiClient:
         max_connections: int = 64,
         receive_at_once: int = 4,
     ) -> None:
-        key = api_key.strip()  # a secret file's trailing newline
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
-            raise ValueError("the Gemini API key contains control characters; check GEMINI_API_KEY")
-        self._key = key
+        try:
+            self._key = one_line(api_key)
+        except ValueError as exc:
+            raise ValueError(f"GEMINI_API_KEY {exc}") from None
         root = base_url.rstrip("/")
         self._root = root if root.endswith("/v1beta") else f"{root}/v1beta"
         self.policy = policy or RetryPolicy()
