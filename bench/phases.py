@@ -68,13 +68,13 @@ class PhaseClock:
             if inspect.iscoroutinefunction(member) and not name.startswith("_") and name not in ("open", "close"):
                 patch(services.store, name, "store")
         patch(services.gemini, "generate", "model client")
-        traces = services.gemini._session().trace_configs
-        traces.append(self._http_trace())
+        traces, trace = services.gemini._session().trace_configs, self._http_trace()
+        traces.append(trace)
         self._wrap_uploads(saved)
         try:
             yield self
         finally:
-            traces.pop()
+            traces.remove(trace)
             for owner, name, original in reversed(saved):
                 if original is None:
                     delattr(owner, name)  # an instance attribute shadowing the class's method

@@ -24,7 +24,6 @@ from bot.gemini.outcomes import Outcome
 from bot.gemini.request import ImageRequest
 from bot.gemini.response import parse_response
 from bot.gemini.retry import RetryPolicy
-from bot.secret_text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +63,7 @@ class GeminiClient:
         max_connections: int = 64,
         receive_at_once: int = 4,
     ) -> None:
-        try:
-            self._key = one_line(api_key)
-        except ValueError as exc:
-            raise ValueError(f"GEMINI_API_KEY {exc}") from None
+        self._key = api_key  # one line: Settings trims every secret and refuses control characters
         root = base_url.rstrip("/")
         self._root = root if root.endswith("/v1beta") else f"{root}/v1beta"
         self.policy = policy or RetryPolicy()
@@ -169,11 +165,11 @@ class GeminiClient:
 
 async def _paced(body: StreamedBody, clock: asyncio.Timeout, step: float) -> AsyncIterator[bytes]:
     """The body's pieces, each to be sent within `step` seconds (aiohttp has no write timeout of its own); once
-    all are sent, the attempt's clock goes back to the deadline it had."""
+    all are sent, the attempt's clock goes back to its deadline."""
     deadline = clock.when()
+    assert deadline is not None  # the attempt's clock is made with one
     loop = asyncio.get_running_loop()
     for piece in body:
-        due = loop.time() + step
-        clock.reschedule(due if deadline is None else min(due, deadline))
+        clock.reschedule(min(loop.time() + step, deadline))
         yield piece
     clock.reschedule(deadline)

@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from bot.config import Settings
+from bot.catalog import FLASH_31
+from bot.gemini import Content, ImageRequest
 from tests.core.conftest import ALICE, NOON
 from tests.fakes.gemini import FakeGemini
 
@@ -66,10 +67,13 @@ async def test_a_secret_with_a_line_break_inside_is_refused_without_being_shown(
     assert "secret-half" not in out + err
 
 
-def test_a_secret_read_with_a_trailing_newline_is_trimmed() -> None:
-    settings = Settings(_env_file=None, gemini_api_key="AIza-key\n", slack_signing_secret=" sign \r\n")  # type: ignore[call-arg]
-    assert settings.gemini_api_key is not None and settings.gemini_api_key.get_secret_value() == "AIza-key"
-    assert settings.slack_signing_secret is not None and settings.slack_signing_secret.get_secret_value() == "sign"
+async def test_a_secret_read_with_a_trailing_newline_is_trimmed(make_services, fake_gemini: FakeGemini) -> None:
+    services = await make_services(gemini_api_key=f"{fake_gemini.api_key}\n", slack_signing_secret=" sign \r\n")
+    signing = services.settings.slack_signing_secret
+    assert signing is not None and signing.get_secret_value() == "sign"
+    request = ImageRequest(FLASH_31.id, (Content.user("a cat"),))
+    assert (await services.gemini.generate(request)).delivered
+    assert fake_gemini.requests[0].headers["x-goog-api-key"] == fake_gemini.api_key  # what reached the server
 
 
 async def test_an_output_over_the_upload_limit_is_reencoded_and_the_reply_says_so(

@@ -356,7 +356,8 @@ async def test_the_body_goes_with_its_length_not_chunked(client, fake_gemini) ->
     await client.generate(ImageRequest(FLASH_31.id, (Content.user("edit", (reference,)),)))
     headers = fake_gemini.requests[0].headers
     assert "transfer-encoding" not in headers
-    assert int(headers["content-length"]) > len(reference[0])  # the whole body, base64 image included
+    sent = bytes(ImageRequest(FLASH_31.id, (Content.user("edit", (reference,)),)).body())
+    assert int(headers["content-length"]) == len(sent)  # the whole body, base64 image included
     assert fake_gemini.requests[0].status == 200
 
 
@@ -410,21 +411,6 @@ async def test_a_redirect_is_never_followed_with_the_key(status) -> None:
     assert servers.seen == []
     assert isinstance(caught.value, e.RedirectedError) and servers.calls == 1  # a configuration error: no retry
     assert "GEMINI_BASE_URL" in caught.value.user_message and secret not in caught.value.user_message
-
-
-async def test_a_key_read_with_a_trailing_newline_still_works(fake_gemini) -> None:
-    gemini = GeminiClient(api_key=f"{fake_gemini.api_key}\n", base_url=fake_gemini.base_url, policy=FAST)
-    try:
-        assert (await gemini.generate(ask("a cat"))).delivered
-    finally:
-        await gemini.aclose()
-    assert fake_gemini.requests[0].headers["x-goog-api-key"] == fake_gemini.api_key
-
-
-def test_a_key_with_control_characters_inside_is_refused_without_showing_it() -> None:
-    with pytest.raises(ValueError, match="GEMINI_API_KEY") as caught:
-        GeminiClient(api_key="AIzaSy-half\r\nX-Injected: 1")
-    assert "AIzaSy" not in str(caught.value)
 
 
 async def test_a_closed_client_refuses_new_calls(fake_gemini) -> None:
