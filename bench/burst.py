@@ -15,7 +15,7 @@ from bench.loop import LagMonitor, wait_until
 from bench.photos import unique_reference
 from bench.procs import BotProcess, FakeGeminiProcess
 from bench.sender import Sender
-from bench.stats import cpu_seconds, peak_rss_bytes, reset_peak
+from bench.stats import cpu_seconds, machine_cpu_seconds, peak_rss_bytes, reset_peak
 from bench.worlds import DiscordWorld, SlackWorld
 
 PROBE_EVERY = 0.25
@@ -36,6 +36,7 @@ class Burst:
     driver_cpu: float = 0.0
     inside: dict[str, list[float]] = field(default_factory=dict)  # bench/botmain.py samples taken during the burst
     driver_lag_max: float = 0.0
+    machine_cpu: float = math.nan  # the whole machine's busy CPU from the burst's start until its last result
 
 
 def bot_env(gemini: FakeGeminiProcess, db: Path) -> dict[str, str]:
@@ -116,11 +117,13 @@ async def discord_burst(
 
             photos = [unique_reference() for _ in range(n)]
             async with measured(result, bot, gemini, probe) as started:
+                machine = machine_cpu_seconds()
                 sent = await asyncio.gather(
                     *(world.imagine(i, f"make it dusk #{i}", photo=photos[i]) for i in range(n))
                 )
                 await wait_until(lambda: len(world.results) > n, timeout=60 + n)
                 span = (started, asyncio.get_running_loop().time())
+                result.machine_cpu = machine_cpu_seconds() - machine
             result.done = len(world.results) - 1
             if result.done >= n:
                 result.makespan = world.results[n] - started
@@ -161,9 +164,11 @@ async def slack_burst(
 
             requests = [world.mention_request(i, f"make it dusk #{i}", photo=unique_reference()) for i in range(n)]
             async with Sender(requests) as sender, measured(result, bot, gemini, probe) as started:
+                machine = machine_cpu_seconds()
                 answers = asyncio.create_task(sender.fire())
                 await wait_until(lambda: len(world.uploads) > n, timeout=60 + n)
                 span = (started, asyncio.get_running_loop().time())
+                result.machine_cpu = machine_cpu_seconds() - machine
                 sent = await answers
             result.driver_cpu += sender.cpu
             result.done = len(world.uploads) - 1

@@ -56,6 +56,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_seconds() -> float:
+    """CPU the whole machine has been busy so far, summed over its cores (Linux /proc/stat). It includes the
+    kernel's own threads (loopback softirqs, page-cache writeback), which no process's figure shows."""
+    return busy_ticks(Path("/proc/stat").read_text().split("\n", 1)[0]) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_ticks(cpu_line: str) -> int:
+    """The busy ticks of /proc/stat's "cpu" line: user, nice, system, irq, softirq and steal (not idle, iowait, or
+    guest time, which user already counts)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in cpu_line.split()[1:9])
+    return user + nice + system + irq + softirq + steal
+
+
 def postgres_server_cpu_seconds() -> float | None:
     """CPU the local PostgreSQL server has used so far: every `postgres` process's own time plus what its exited
     children (finished backends) left with the postmaster. None when no such process is visible here."""
