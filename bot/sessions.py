@@ -82,6 +82,22 @@ def wire_size(content: Content) -> int:
     return size
 
 
+def stored_wire_size(raw: str, sizes: dict[str, int]) -> int:
+    """`wire_size` of a stored content, worked out from its JSON and its blobs' sizes without reading an image.
+    An unknown blob counts as empty (loading the content then says it is missing)."""
+    wire = json.loads(raw) if raw else {}
+    size = 24
+    for item in wire.get("parts") or ():
+        size += 40
+        if "blob" in item:
+            size += b64_length(sizes.get(item["blob"], 0)) + len(item.get("mimeType") or "")
+        else:
+            size += len((item.get("text") or "").encode())
+        if item.get("thoughtSignature"):
+            size += len(item["thoughtSignature"]) + 20  # kept as base64 already
+    return size
+
+
 async def build_history(
     store: Store, *, parent: TurnRow | None, model: str, keep: int, budget: int | None = None
 ) -> History:
@@ -91,6 +107,7 @@ async def build_history(
     sent. When the parent came from another model, its images start a fresh request as references instead.
     The parent is always sent; then the first turn, then older turns newest first, while they fit the budget
     (every turn re-sends its images: 2K and 4K sessions would pass the API's request limit within a few turns).
+    A turn's size comes from its stored JSON and its blobs' sizes, so the images of a turn left out are never read.
     """
     if parent is None or parent.response_json is None or parent.status != "done":
         return History(())
@@ -108,19 +125,24 @@ async def build_history(
             chain.append(root)
     if len(chain) > 2 and chain[-1].parent_id is None:
         chain.insert(1, chain.pop())  # the first turn is second in line for the budget, first in the request
+    sizes = await store.blob_sizes([ref for turn in chain for ref in _refs(turn)])
     sent: dict[str, tuple[Content, Content]] = {}
     used = 0
     for turn in chain:
-        pair = (await load_content(store, turn.request_json), await load_content(store, turn.response_json or ""))
-        size = wire_size(pair[0]) + wire_size(pair[1])
+        size = stored_wire_size(turn.request_json, sizes) + stored_wire_size(turn.response_json or "", sizes)
         if sent and budget is not None and used + size > budget:
             if turn.parent_id is None:
                 continue  # the first turn doesn't fit: the recent ones still may
             break
-        sent[turn.id] = pair
+        request = await load_content(store, turn.request_json)
+        sent[turn.id] = (request, await load_content(store, turn.response_json or ""))
         used += size
     contents = [content for turn in _chronological(chain, sent) for content in sent[turn.id]]
     return History(tuple(contents), turns=len(sent))
+
+
+def _refs(turn: TurnRow) -> list[str]:
+    return blob_refs(turn.request_json) + blob_refs(turn.response_json)
 
 
 def _chronological(chain: list[TurnRow], sent: dict[str, tuple[Content, Content]]) -> list[TurnRow]:

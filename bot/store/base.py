@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -198,6 +199,9 @@ class Store(Protocol):
 
     async def get_blob(self, sha256: str) -> tuple[bytes, str] | None:
         """(data, mime), or None when unknown."""
+
+    async def blob_sizes(self, refs: Sequence[str]) -> dict[str, int]:
+        """The byte size of each known blob among `refs`, without reading the bytes; unknown ones are left out."""
 
     # Quota ledger
     async def reserve(

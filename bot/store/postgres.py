@@ -305,6 +305,13 @@ class PostgresStore(Store):
         row = await self._fetchrow("SELECT data, mime FROM blobs WHERE sha256 = $1", sha256)
         return (bytes(row["data"]), str(row["mime"])) if row else None
 
+    @override
+    async def blob_sizes(self, refs: Sequence[str]) -> dict[str, int]:
+        if not refs:
+            return {}
+        rows = await self._fetch("SELECT sha256, size FROM blobs WHERE sha256 = ANY($1::text[])", list(set(refs)))
+        return {str(row["sha256"]): int(row["size"]) for row in rows}
+
     # Quota ledger
 
     @override

@@ -336,6 +336,15 @@ class SqliteStore(Store):
         rows = await self._fetch("SELECT data, mime FROM blobs WHERE sha256 = ?", (sha256,), blob=True)
         return (bytes(rows[0]["data"]), str(rows[0]["mime"])) if rows else None
 
+    @override
+    async def blob_sizes(self, refs: Sequence[str]) -> dict[str, int]:
+        wanted = sorted(set(refs))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = await self._fetch(f"SELECT sha256, size FROM blobs WHERE sha256 IN ({marks})", wanted, blob=True)  # noqa: S608 - placeholders only
+        return {str(row["sha256"]): int(row["size"]) for row in rows}
+
     # Quota ledger
 
     @override

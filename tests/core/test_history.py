@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from bot.catalog import FLASH_31
 from bot.services import Services
-from bot.sessions import build_history, load_content, wire_size
+from bot.sessions import blob_refs, build_history, load_content, stored_wire_size, wire_size
+from bot.store.sqlite import SqliteStore, images_path
 from tests.fakes.chat import BytesImage
 
 from .conftest import Run, png_bytes
@@ -75,3 +77,24 @@ async def test_the_engine_keeps_each_request_under_the_configured_size(make_serv
     assert max(sizes) <= 10 * 1024 * 1024
     texts = [c["parts"][-1].get("text") for c in fake_gemini.requests[-1].body["contents"] if c["role"] == "user"]
     assert texts == ["a lighthouse", "step 5", "step 6"]  # 5 earlier turns fit the count; the budget took 3 out
+
+
+async def test_a_turns_size_is_known_from_the_store_without_its_images(run, services) -> None:
+    ids = await _session(run, services, 3)
+    turns = await services.store.ancestors(ids[-1], limit=3)
+    raws = [raw for turn in turns for raw in (turn.request_json, turn.response_json or "")]
+    sizes = await services.store.blob_sizes([ref for raw in raws for ref in blob_refs(raw)])
+    assert any('"thoughtSignature"' in raw for raw in raws) and len(sizes) >= 4  # signatures and images both count
+    for raw in raws:
+        assert stored_wire_size(raw, sizes) == wire_size(await load_content(services.store, raw))
+
+
+async def test_the_images_of_a_turn_left_out_by_the_budget_are_never_read(run, services) -> None:
+    ids = await _session(run, services, 6)
+    parent, root = [await _pair_size(services, i) for i in (ids[-1], ids[0])]
+    [left_out] = await services.store.ancestors(ids[-2], limit=1)
+    assert isinstance(services.store, SqliteStore)
+    with sqlite3.connect(images_path(services.store.path) or "") as images:  # its image is gone from disk
+        for ref in blob_refs(left_out.response_json):
+            images.execute("DELETE FROM blobs WHERE sha256 = ?", (ref,))
+    assert await _sent(services, ids[-1], keep=3, budget=parent + root) == ["a lighthouse", "step 6"]

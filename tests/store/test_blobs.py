@@ -25,3 +25,11 @@ async def test_large_blob_round_trip(store: Store) -> None:
 
 async def test_unknown_blob_is_none(store: Store) -> None:
     assert await store.get_blob("0" * 64) is None
+
+
+async def test_blob_sizes_without_reading_the_bytes(store: Store) -> None:
+    small = await store.put_blob(b"\x89PNG small", "image/png")
+    large = await store.put_blob(bytes(2 * 1024 * 1024), "image/jpeg")
+    unknown = "0" * 64
+    assert await store.blob_sizes([large, small, unknown, small]) == {small: 10, large: 2 * 1024 * 1024}
+    assert await store.blob_sizes([]) == {}
