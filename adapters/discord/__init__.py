@@ -67,12 +67,10 @@ class DiscordAdapter:
     async def run(self, services: Services) -> None:
         from adapters.discord.client import make_client
         from adapters.discord.endpoints import point_discord_py
-        from adapters.discord.gateway_pacing import pace_gateway
 
         settings = services.settings
         assert settings.discord_token is not None
         point_discord_py(settings.discord_api_url, settings.discord_gateway_url)
-        pace_gateway()
         message_content = settings.discord_message_content
         while True:
             client = make_client(services, message_content=message_content)
