@@ -17,25 +17,10 @@ FINISH_TURN = "UPDATE turns SET {} WHERE id = ${}".format(  # noqa: S608 - colum
     ", ".join(f"{name} = ${i}" for i, name in enumerate(RESULT_COLUMNS, start=1)), len(RESULT_COLUMNS) + 1
 )
 
-# The thread's turns in one recursive walk: depth 0 is the turn itself.
-ANCESTORS = """
-WITH RECURSIVE chain(id, depth) AS (
-    SELECT id, 0 FROM turns WHERE id = $1
-    UNION ALL
-    SELECT t.parent_id, chain.depth + 1 FROM turns t JOIN chain ON t.id = chain.id
-    WHERE t.parent_id IS NOT NULL AND chain.depth + 1 < $2
-)
-SELECT turns.* FROM chain JOIN turns ON turns.id = chain.id ORDER BY chain.depth
-"""
-# UNION (not UNION ALL) stops on a cycle instead of looping forever.
-ROOT = """
-WITH RECURSIVE chain(id) AS (
-    SELECT id FROM turns WHERE id = $1
-    UNION
-    SELECT t.parent_id FROM turns t JOIN chain ON t.id = chain.id WHERE t.parent_id IS NOT NULL
-)
-SELECT turns.* FROM chain JOIN turns ON turns.id = chain.id WHERE turns.parent_id IS NULL LIMIT 1
-"""
+# The thread's turns in one recursive walk, depth 0 first (the turn itself); then its first turn. Both are functions
+# (migration 7) that plan each call, so a plan cached while turns was small never outlives its growth.
+ANCESTORS = "SELECT * FROM turn_ancestors($1, $2)"
+ROOT = "SELECT * FROM turn_root($1)"
 # A session is dead when neither it nor any of its turns moved since `before` ($1). GREATEST skips NULLs.
 DEAD_SESSIONS = """
 SELECT s.id FROM sessions s
