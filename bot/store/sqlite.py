@@ -28,7 +28,8 @@ from bot.store.base import (
 )
 from bot.store.sqlite_rows import (
     ANCESTORS,
-    DEAD_SESSIONS,
+    PURGE,
+    PURGE_ORPHAN_BLOBS,
     RESULT_COLUMNS,
     ROOT,
     TURN_COLUMNS,
@@ -488,22 +489,10 @@ class SqliteStore(Store):
         params = {"before": to_text(before)}
 
         def purge(conn: sqlite3.Connection) -> int:
-            deleted = 0
-            for sql in (
-                f"DELETE FROM turns WHERE session_id IN ({DEAD_SESSIONS})",  # noqa: S608
-                f"DELETE FROM sessions WHERE id IN ({DEAD_SESSIONS})",  # noqa: S608
-                "DELETE FROM seen_events WHERE seen_at < :before",
-                "DELETE FROM reservations WHERE state != 'held' AND settled_at < :before",
-            ):
-                deleted += int(conn.execute(sql, params).rowcount)
-            return deleted
+            return sum(int(conn.execute(sql, params).rowcount) for sql in PURGE)
 
         def orphans(conn: sqlite3.Connection) -> int:  # turn_blobs: the database's, read after purge committed
-            sql = (
-                "DELETE FROM blobs WHERE touched_at < :before"
-                " AND NOT EXISTS (SELECT 1 FROM turn_blobs WHERE turn_blobs.sha256 = blobs.sha256)"
-            )
-            return int(conn.execute(sql, params).rowcount)
+            return int(conn.execute(PURGE_ORPHAN_BLOBS, params).rowcount)
 
         return await self.write(purge) + await self._images.run(orphans)
 

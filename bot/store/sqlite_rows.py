@@ -42,6 +42,18 @@ AND NOT EXISTS (
     SELECT 1 FROM turns t WHERE t.session_id = s.id AND MAX(t.created_at, COALESCE(t.finished_at, '')) >= :before
 )
 """
+# Retention, on the database's writer (every statement finds its rows through an index: migration 5).
+PURGE = (
+    f"DELETE FROM turns WHERE session_id IN ({DEAD_SESSIONS})",  # noqa: S608 - constant SQL
+    f"DELETE FROM sessions WHERE id IN ({DEAD_SESSIONS})",  # noqa: S608 - constant SQL
+    "DELETE FROM seen_events WHERE seen_at < :before",
+    "DELETE FROM reservations WHERE state != 'held' AND settled_at < :before",
+)
+# Then on the images file's writer, once the turns that referred to them are gone (turn_blobs: the database's).
+PURGE_ORPHAN_BLOBS = (
+    "DELETE FROM blobs WHERE touched_at < :before"
+    " AND NOT EXISTS (SELECT 1 FROM turn_blobs WHERE turn_blobs.sha256 = blobs.sha256)"
+)
 
 
 def session_row(row: sqlite3.Row) -> SessionRow:

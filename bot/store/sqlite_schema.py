@@ -148,6 +148,16 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         DROP TABLE main.blobs;
         """,
     ),
+    (
+        5,
+        "retention finds what it deletes through indexes instead of reading every reservation and session",
+        """
+        -- Purge runs on the writer every minute (with retention on), holding every other write meanwhile. The
+        -- session expression is the one purge's dead-session test uses.
+        CREATE INDEX reservations_settled ON reservations(settled_at) WHERE state != 'held';
+        CREATE INDEX sessions_by_last_move ON sessions(MAX(created_at, COALESCE(ended_at, '')));
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
@@ -215,6 +225,10 @@ def create_images(conn: sqlite3.Connection, schema: str) -> None:
                 "a newer release wrote it; run that one"
             )
         conn.execute(IMAGES_SCHEMA.format(schema=schema))
+        # Purge's orphan search reads touched_at here instead of a leaf page per image (with 1.5 MB images, ~35 ms
+        # per 3,000 on the image writer, every minute). An index only: files of version 1 gain it, and a release
+        # that knows only version 1 keeps it up to date.
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {schema}.blobs_by_touch ON blobs(touched_at)")
         if found < IMAGES_VERSION:
             conn.execute(f"PRAGMA {schema}.user_version = {IMAGES_VERSION}")
     except BaseException:
