@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -46,37 +47,45 @@ async def grow_session(bot: InProcessBot, turns: Turns, *, count: int) -> list[S
     return grown
 
 
+SEED_WRITERS = 64  # sessions written at once: the store group-commits them (one image sync per group, not per image)
+
+
 async def seed_sessions(db: Path, count: int) -> float:
-    """`count` finished one-turn sessions written through the Store API; returns the seconds it took."""
+    """`count` finished one-turn sessions written through the Store API, SEED_WRITERS at a time, as many users'
+    turns would arrive; returns the seconds it took."""
     store = open_store(f"sqlite:///{db}")
     await store.open()
     thumb = encode(render_photo(48, 48, seed=3), "PNG")
+
+    async def one(k: int) -> None:
+        now = datetime.now(UTC)
+        user = f"discord:{1000 + k % 500}"
+        session = await store.get_or_create_session(thread_key=f"discord:1:2:{k}", user_key=user, now=now)
+        ref = await store.put_blob(tag_unique(thumb, f"ref {k}"), "image/png")
+        out = await store.put_blob(tag_unique(thumb, f"out {k}"), "image/png")
+        turn = TurnRow(
+            id=uuid.uuid4().hex,
+            session_id=session.id,
+            parent_id=None,
+            kind="imagine",
+            user_key=user,
+            user_name=f"<@{1000 + k % 500}>",
+            prompt=f"stored session {k}: a fox in the snow",
+            model=DEFAULT_MODEL,
+            aspect_ratio=None,
+            image_size=None,
+            request_json=_content("user", ref, text=f"stored session {k}"),
+            created_at=now,
+        )
+        await store.insert_turn(turn)
+        result = TurnResult("done", "ImagesDelivered", now, response_json=_content("model", out), credits=1)
+        await store.finish_turn(turn.id, result)
+        await store.set_head(session.id, turn.id)
+
     started = time.perf_counter()
     try:
-        for k in range(count):
-            now = datetime.now(UTC)
-            user = f"discord:{1000 + k % 500}"
-            session = await store.get_or_create_session(thread_key=f"discord:1:2:{k}", user_key=user, now=now)
-            ref = await store.put_blob(tag_unique(thumb, f"ref {k}"), "image/png")
-            out = await store.put_blob(tag_unique(thumb, f"out {k}"), "image/png")
-            turn = TurnRow(
-                id=uuid.uuid4().hex,
-                session_id=session.id,
-                parent_id=None,
-                kind="imagine",
-                user_key=user,
-                user_name=f"<@{1000 + k % 500}>",
-                prompt=f"stored session {k}: a fox in the snow",
-                model=DEFAULT_MODEL,
-                aspect_ratio=None,
-                image_size=None,
-                request_json=_content("user", ref, text=f"stored session {k}"),
-                created_at=now,
-            )
-            await store.insert_turn(turn)
-            result = TurnResult("done", "ImagesDelivered", now, response_json=_content("model", out), credits=1)
-            await store.finish_turn(turn.id, result)
-            await store.set_head(session.id, turn.id)
+        for first in range(0, count, SEED_WRITERS):
+            await asyncio.gather(*(one(k) for k in range(first, min(first + SEED_WRITERS, count))))
     finally:
         await store.close()
     return time.perf_counter() - started

@@ -11,7 +11,7 @@ import asyncpg
 
 from bench import ledger
 from bench.burst import Burst, discord_burst, slack_burst
-from bench.growth import grow_session, seed_sessions, serve_few
+from bench.growth import SEED_WRITERS, grow_session, seed_sessions, serve_few
 from bench.inproc import InProcessBot
 from bench.overhead import CaseResult, Turns, run_cases
 from bench.phases import PHASES, PhaseClock
@@ -146,7 +146,7 @@ async def _memory_rows(report: Report, plan: Plan, workdir: Path) -> None:
         empty = await serve_few(workdir / "empty.db", 0, gemini, workdir, turns=3)
         full = await serve_few(seeded, plan.stored_sessions, gemini, workdir, turns=3)
     count = f"{plan.stored_sessions:,}"
-    report.add("5 growth", f"stored {count} sessions via the Store API", f"{took:.1f} s")
+    report.add("5 growth", f"stored {count} sessions via the Store API, {SEED_WRITERS} at a time", f"{took:.1f} s")
     peak = full.peak_rss
     value = (
         f"idle {full.idle_rss / MiB:.0f} MiB, peak {peak / MiB:.0f} MiB serving 3 edits "
