@@ -13,7 +13,6 @@ from discord import app_commands
 
 from adapters.discord import glue
 from adapters.discord.access import refusal
-from adapters.discord.acks import AckGate
 from adapters.discord.buttons import ResultButton
 from adapters.discord.responder import DiscordResponder
 from adapters.discord.translate import (
@@ -50,7 +49,6 @@ class BananaHandlers(discord.Client):
     def __init__(self, services: Services, *, message_content: bool = True, **options: Any) -> None:
         super().__init__(intents=intents(message_content=message_content), **options)
         self.services = services
-        self.acks = AckGate()
         self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(self)
         glue.register(self.tree, self)
 
@@ -82,7 +80,7 @@ class BananaHandlers(discord.Client):
         attachments: tuple[discord.Attachment, ...],
         options: dict[str, str],
     ) -> None:
-        await self.acks.defer(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         channel = interaction.channel
         if isinstance(channel, discord.Thread):
             await self._run(interaction, "imagine", channel, text=prompt, attachments=attachments, options=options)
@@ -127,7 +125,7 @@ class BananaHandlers(discord.Client):
         await self._run(interaction, "admin", channel if isinstance(channel, discord.Thread) else None, options=options)
 
     async def on_result_button(self, interaction: Interaction, action: str, turn_id: str) -> None:
-        await self.acks.defer(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         channel = interaction.channel
         if not isinstance(channel, discord.Thread):
             await interaction.edit_original_response(content="This button only works in its session thread.")
