@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from bot.memory import release_free_memory
 from bot.quotas import owner_is_dead
 
 if TYPE_CHECKING:
@@ -67,6 +69,14 @@ async def purge_old(services: Services) -> int:
     return purged
 
 
+async def release_memory_if_idle(services: Services, release: Callable[[], bool] = release_free_memory) -> bool:
+    """With no turn running or waiting, hand the allocator's free pages back (see bot.memory), on a thread: it
+    holds each arena's lock while it works. True if it ran and released some."""
+    if services.queue.depth() > 0:
+        return False
+    return await asyncio.to_thread(release)
+
+
 async def run_maintenance(services: Services, *, interval: float = 60.0) -> None:
     """Heartbeat and reclaim every `interval` seconds until cancelled; a failing round is logged, never fatal."""
     while True:
@@ -78,5 +88,6 @@ async def run_maintenance(services: Services, *, interval: float = 60.0) -> None
             reclaimed = await reclaim_once(services)
             if reclaimed:
                 log.info("refunded %d expired or orphaned reservation(s)", reclaimed)
+            await release_memory_if_idle(services)
         except Exception:
             log.exception("maintenance round failed")
