@@ -20,6 +20,7 @@ from bench.replicas import slack_replicas
 from bench.report import Report
 from bench.stats import MiB, ms, pct
 from bench.worlds import DiscordWorld
+from bot.memory import tune_allocator
 
 CORES = os.cpu_count() or 1
 
@@ -101,6 +102,7 @@ def _inside_rows(report: Report, head: str, inside: dict[str, list[float]]) -> N
 
 
 async def overhead_and_growth(report: Report, plan: Plan, workdir: Path, *, overhead: bool, growth: bool) -> None:
+    tune_allocator()  # the bot runs in this process here: with `bananabot run`'s allocator settings
     async with (
         FakeGeminiProcess(latency=0.0) as gemini,
         DiscordWorld(users=64) as world,
