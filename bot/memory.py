@@ -53,11 +53,13 @@ def tune_allocator() -> bool:
 
 
 def release_free_memory() -> bool:
-    """Give the allocator's free pages back to the system (glibc's malloc_trim; blocking: call from a thread while
-    the bot is idle, as it holds each arena's lock while it works). True if some memory was released."""
+    """Collect garbage cycles (a cycle can hold a megabyte buffer until the next full collection), then give the
+    allocator's free pages back to the system (glibc's malloc_trim). Blocking: call from a thread while the bot is
+    idle, as it holds each arena's lock while it works. True if some memory was released."""
     malloc_trim = _libc_function("malloc_trim")
     if malloc_trim is None:
         return False
+    gc.collect()
     malloc_trim.argtypes = (ctypes.c_size_t,)
     malloc_trim.restype = ctypes.c_int
     return bool(malloc_trim(0))
