@@ -5,7 +5,7 @@ Each turn moves 10-20 MB through fresh buffers (downloads, request bodies, answe
 threshold every one of them was a mapping of its own, unmapped when freed, so the next turn's buffers faulted in
 and were zeroed page by page again: a quarter of the bot's CPU in a 200-turn burst went to page faults and unmaps
 (perf), on VMs where a fresh page is dear. Blocks up to 32 MiB now come from the heap, and what is freed stays
-there for the next turn (page faults in that burst: 580-730k -> ~140k). The heap is handed back when the bot is
+there for the next turn (page faults in that burst: 574-756k -> 117-125k). The heap is handed back when the bot is
 idle instead (`release_free_memory`, from maintenance): malloc_trim returns every free page, the holes between
 live blocks included, so a burst does not leave the process hundreds of MiB above what it holds. Two arenas bound
 the per-thread pools.

@@ -1,4 +1,5 @@
-"""`bananabot run` tunes glibc's allocator unless the operator set MALLOC_* themselves, and freezes its startup heap."""
+"""`bananabot run` tunes glibc's allocator unless the operator set MALLOC_* themselves, freezes its startup heap, and
+hands freed memory back when idle."""
 
 from __future__ import annotations
 
@@ -13,11 +14,7 @@ CHECK = "from bot.memory import tune_allocator; print(tune_allocator())"
 
 
 def _run(env: dict[str, str]) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    done = subprocess.run(
-        [sys.executable, "-c", CHECK], env={**clean, **env}, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
+    return _run_script(CHECK, env).strip()
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
