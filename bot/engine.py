@@ -71,9 +71,11 @@ async def run_turns(inv: Invocation, services: Services, session: SessionRow, pl
         _request_for(plan, Content.user(plan.prompt, plan.references)).validate()
     now = services.now()
     costs = [(services.settings.credits_for(p.size), lookup(p.model).usd_per_image(p.size)) for p in plans]
-    short = await services.ledger.precheck(inv.user, credits=sum(c for c, _ in costs), now=now)
-    if short is not None:
-        return [Reply(text=short.message, ephemeral=True, error=True)]
+    if len(plans) > 1:  # variations: refuse the set as a whole before reserving any of it
+        short = await services.ledger.precheck(inv.user, credits=sum(c for c, _ in costs), now=now)
+        if short is not None:
+            return [Reply(text=short.message, ephemeral=True, error=True)]
+    # One plan: its reservation refuses with the same message, so a precheck would only read the store twice.
     held: list[Reservation] = []
     spent: dict[str, float] = {}
     handed_off: set[str] = set()

@@ -243,3 +243,22 @@ async def test_quota_reads_take_one_trip_to_the_reader_thread(make_services, mon
         assert batches == [1]
     finally:
         await services.close()
+
+
+async def test_a_turn_reads_its_users_standing_once_to_reserve_and_once_for_the_caption(
+    run, services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each read is a trip to the reader thread, slow in a burst. A lone turn's precheck was a third read: its
+    # reservation refuses with the same words (test_a_fourth_turn_… checks them).
+    asked: list[bool] = []
+    standing = services.store.standing
+
+    async def counted(user_key: str, *, now, with_usage: bool):
+        asked.append(with_usage)
+        return await standing(user_key, now=now, with_usage=with_usage)
+
+    monkeypatch.setattr(services.store, "standing", counted)
+    [reply] = await run("imagine", "a cat")
+    assert not reply.error, reply.text
+    assert "credits left today" in reply.text
+    assert asked == [False, True]  # reserve's limits, then the caption's credits left
