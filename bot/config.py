@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(50_000_000, ge=10_000)
     reference_max_side: int = Field(2048, ge=256)
+    max_concurrent_downloads: int = Field(8, ge=1)  # attachments fetched and checked at once (process-wide)
     output_dir: Path = Path("out")
 
     # Discord

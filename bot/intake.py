@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.config import Settings
 from bot.errors import UserError
 from bot.images import ImageRejected, PreparedImage, check_declared, prepare_reference
@@ -28,8 +30,15 @@ def check_prompt(text: str, *, images: int, required: bool = True) -> str:
     return prompt
 
 
-async def read_references(refs: tuple[ImageRef, ...], settings: Settings, *, max_count: int) -> list[PreparedImage]:
-    """Check every attachment before downloading any, then prepare them one at a time (bounded memory)."""
+async def read_references(
+    refs: tuple[ImageRef, ...], settings: Settings, *, max_count: int, slots: asyncio.Semaphore
+) -> list[PreparedImage]:
+    """Check every attachment before downloading any, then prepare them one at a time (bounded memory).
+
+    Each image is downloaded and checked holding one of the process's `slots`. A burst of edits otherwise fetches
+    every attachment at once: hundreds of streams of reads ready on the event loop together, and a /quota asked
+    meanwhile waits behind all of them (bench section 2). The others wait their turn for a slot, costing nothing.
+    """
     if len(refs) > max_count:
         raise InputRejectedError(f"That's {len(refs)} images; this model takes at most {max_count} per message.")
     try:
@@ -42,17 +51,18 @@ async def read_references(refs: tuple[ImageRef, ...], settings: Settings, *, max
             )
         prepared = []
         for ref in refs:
-            data = await ref.read(settings.max_attachment_bytes)
-            prepared.append(
-                await prepare_reference(
-                    data,
-                    filename=ref.filename,
-                    max_bytes=settings.max_attachment_bytes,
-                    max_pixels=settings.max_image_pixels,
-                    max_side=settings.reference_max_side,
+            async with slots:
+                data = await ref.read(settings.max_attachment_bytes)
+                prepared.append(
+                    await prepare_reference(
+                        data,
+                        filename=ref.filename,
+                        max_bytes=settings.max_attachment_bytes,
+                        max_pixels=settings.max_image_pixels,
+                        max_side=settings.reference_max_side,
+                    )
                 )
-            )
-            del data
+                del data
         return prepared
     except ImageRejected as exc:
         raise InputRejectedError(exc.user_message) from exc

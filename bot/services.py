@@ -35,6 +35,7 @@ class Services:
         ledger: Quotas.
         queue: Per-thread FIFO.
         model_slots: Global cap on concurrent model calls.
+        download_slots: Global cap on attachments being downloaded and checked (bot.intake).
         clock: Current time (UTC), replaceable in tests.
         in_flight: Turns queued or running per user key.
     """
@@ -45,6 +46,7 @@ class Services:
     ledger: Ledger
     queue: ThreadQueue = field(default_factory=ThreadQueue)
     model_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
+    download_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
     clock: Callable[[], datetime] = utcnow
     in_flight: Counter[str] = field(default_factory=Counter)
     charges: dict[str, Any] = field(default_factory=dict)  # turn id -> engine.Charge awaiting delivery
@@ -112,6 +114,7 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
         gemini=gemini,
         ledger=Ledger(store, settings),
         model_slots=asyncio.Semaphore(settings.max_concurrent_calls),
+        download_slots=asyncio.Semaphore(settings.max_concurrent_downloads),
         clock=clock,
     )
     await recover(services)

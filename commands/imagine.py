@@ -26,7 +26,9 @@ async def run(inv: Invocation, services: Services) -> list[Reply]:
         if aspect not in spec.aspect_ratios and not inv.option("aspect_ratio"):
             aspect = None
     prompt = check_prompt(inv.text, images=len(inv.images))
-    references = await read_references(inv.images, services.settings, max_count=spec.max_references)
+    references = await read_references(
+        inv.images, services.settings, max_count=spec.max_references, slots=services.download_slots
+    )
     plan = TurnPlan(
         kind="edit" if parent else "imagine",
         prompt=prompt,
