@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from dataclasses import dataclass, field
 
 from bot.dispatcher import dispatch
 from bot.models import Invocation, Progress, ThreadRef, UserRef
@@ -66,30 +66,42 @@ async def test_a_hundred_sessions_in_parallel_all_complete(make_services, fake_g
     assert len(fake_gemini.requests) == 100 and not services.charges and not services.in_flight
 
 
+@dataclass
+class Downloads:
+    """How many downloads were under way as each one started."""
+
+    now: int = 0
+    seen: list[int] = field(default_factory=list)
+
+
+@dataclass
 class CountedImage:
-    """An attachment whose download takes a moment; counts the downloads under way across all instances."""
+    """An attachment whose download takes a moment and is counted in `downloads`."""
 
-    running: ClassVar[list[int]] = []  # downloads under way, as seen at each start
-    now = 0
+    data: bytes
+    downloads: Downloads
+    filename: str = "ref.png"
+    declared_mime: str = "image/png"
 
-    def __init__(self, data: bytes) -> None:
-        self.data, self.filename, self.declared_mime, self.declared_size = data, "ref.png", "image/png", len(data)
+    @property
+    def declared_size(self) -> int:
+        return len(self.data)
 
     async def read(self, max_bytes: int) -> bytes:
-        CountedImage.now += 1
-        CountedImage.running.append(CountedImage.now)
+        self.downloads.now += 1
+        self.downloads.seen.append(self.downloads.now)
         try:
             await asyncio.sleep(0.02)
             return self.data
         finally:
-            CountedImage.now -= 1
+            self.downloads.now -= 1
 
 
 async def test_a_burst_of_edits_downloads_a_few_attachments_at_a_time(make_services, fake_gemini: FakeGemini) -> None:
     # 40 edits at once, two attachments each: all 80 fetched, never more than 3 at once, every turn delivered.
     services = await make_services(max_concurrent_calls=100, max_concurrent_downloads=3)
     responders = [RecordingResponder() for _ in range(40)]
-    CountedImage.running.clear()
+    downloads = Downloads()
     png = png_bytes()
     await asyncio.gather(
         *(
@@ -99,7 +111,7 @@ async def test_a_burst_of_edits_downloads_a_few_attachments_at_a_time(make_servi
                     UserRef("console", f"u{i}"),
                     ThreadRef("console", "local", "t", f"s{i}"),
                     "make it blue",
-                    (CountedImage(png), CountedImage(png)),
+                    (CountedImage(png, downloads), CountedImage(png, downloads)),
                 ),
                 responder,
                 services,
@@ -108,7 +120,7 @@ async def test_a_burst_of_edits_downloads_a_few_attachments_at_a_time(make_servi
             for i, responder in enumerate(responders)
         )
     )
-    assert len(CountedImage.running) == 80 and max(CountedImage.running) == 3
+    assert len(downloads.seen) == 80 and max(downloads.seen) == 3
     assert all(len(r.replies) == 1 and r.replies[0].images for r in responders)
     sent = [[part for part in r.body["contents"][-1]["parts"] if "inlineData" in part] for r in fake_gemini.requests]
     assert len(sent) == 40 and all(len(images) == 2 for images in sent)
