@@ -16,6 +16,7 @@ from adapters.slack.responder import SlackResponder
 from adapters.slack.translate import DM_THREAD, parse_admin, parse_flags, strip_mention, user_ref
 from bot.dispatcher import dispatch
 from bot.models import Button, Invocation, ThreadRef
+from bot.proxies import EnvProxies
 from bot.services import Services
 from bot.targets import size_option
 from commands import COMMANDS
@@ -32,6 +33,7 @@ class SlackBot:
         self.services = services
         self.client = client
         self.http = http  # file downloads
+        self.proxies = EnvProxies()  # theirs: the downloads session doesn't read the environment per request
         settings = services.settings
         self.token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
 
@@ -143,7 +145,7 @@ class SlackBot:
             await responder.client.chat_postEphemeral(channel=channel, user=user_id, text="I'm not enabled here.")
             return
         files = tuple(
-            SlackFile(info, self.http, self.token, self.services.settings.slack_file_hosts)
+            SlackFile(info, self.http, self.token, self.services.settings.slack_file_hosts, self.proxies)
             for info in event.get("files") or ()
         )
         text, options = parse_flags(text)

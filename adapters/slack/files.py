@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bot.images import ImageRejected, human_bytes
+from bot.proxies import EnvProxies
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,7 @@ class SlackFile:
     http: aiohttp.ClientSession
     token: str
     allowed_hosts: tuple[str, ...]
+    proxies: EnvProxies
 
     @property
     def filename(self) -> str:
@@ -41,7 +43,8 @@ class SlackFile:
             # Security: the bot token is only ever sent to Slack's own file host.
             raise ImageRejected("not_image", f"I can only fetch files Slack hosts; “{self.filename}” is elsewhere.")
         headers = {"Authorization": f"Bearer {self.token}"}
-        async with self.http.get(url, headers=headers, allow_redirects=False) as response:
+        route = self.proxies.route(url)
+        async with self.http.get(url, allow_redirects=False, **route.request(headers)) as response:
             content_type = response.headers.get("content-type", "")
             if response.status != 200 or content_type.startswith("text/html"):
                 raise ImageRejected(

@@ -53,12 +53,12 @@ async def build(services: Services) -> tuple[AsyncApp, SlackBot]:
 
 def _downloads() -> aiohttp.ClientSession:
     """File downloads: aiohttp reads a 1.4 MB body for ~1 ms of CPU where httpx (anyio, h11) took ~4 (bench); up
-    to DOWNLOAD_CONNECTIONS at once, kept alive. Proxies from the environment apply, as they did with httpx."""
+    to DOWNLOAD_CONNECTIONS at once, kept alive. Proxies from the environment apply (`SlackFile.read` passes each
+    file host's route, read once: see `bot/proxies.py`); ~/.netrc does not."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=DOWNLOAD_CONNECTIONS),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60),
         cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=True,
     )
 
 

@@ -24,6 +24,7 @@ from bot.gemini.outcomes import Outcome
 from bot.gemini.request import ImageRequest
 from bot.gemini.response import parse_response
 from bot.gemini.retry import RetryPolicy
+from bot.proxies import DIRECT, EnvProxies, Route
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class GeminiClient:
 
     HTTP is aiohttp's: sending a 1.9 MB body and reading a 2.7 MB answer cost ~3.5 ms of CPU per call, where httpx
     (anyio, h11, 64 KiB reads) took ~15 ms (bench). Redirects are never followed: the key travels in a header.
+    HTTPS_PROXY and NO_PROXY apply, read once (`bot/proxies.py`); ~/.netrc does not.
     Each attempt is bounded by the policy's attempt timeout per step (connecting or waiting for a connection, each
     piece of the body sent, each read of the answer) and by the deadline as a whole.
 
@@ -72,6 +74,7 @@ class GeminiClient:
         self._receiving = asyncio.Semaphore(receive_at_once)
         self._max_connections = max_connections
         self._http: aiohttp.ClientSession | None = None  # made on first use, inside the running loop
+        self._route: Route = DIRECT  # HTTPS_PROXY / NO_PROXY for the API root, read with the session
         self._closed = False
 
     def __repr__(self) -> str:
@@ -85,8 +88,8 @@ class GeminiClient:
                 connector=aiohttp.TCPConnector(limit=self._max_connections, enable_cleanup_closed=_CLEANUP_CLOSED),
                 headers={"user-agent": "bananabot/0.1", "content-type": "application/json"},
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=True,  # HTTPS_PROXY and NO_PROXY apply
             )
+            self._route = EnvProxies().route(self._root)
         return self._http
 
     async def aclose(self) -> None:
@@ -123,7 +126,7 @@ class GeminiClient:
                     sending = _paced(body, attempt_clock, step)
                     async with (
                         http.post(
-                            url, data=sending, headers=headers, timeout=timeout, allow_redirects=False
+                            url, data=sending, timeout=timeout, allow_redirects=False, **self._route.request(headers)
                         ) as response,
                         self._receiving,  # answers wait in their sockets, not in memory
                     ):

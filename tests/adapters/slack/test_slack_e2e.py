@@ -13,6 +13,7 @@ from adapters.slack import handover
 from bot.catalog import FLASH_31
 from tests.core.conftest import png_bytes
 from tests.fakes.gemini import FakeGemini, Fault
+from tests.fakes.proxy import ForwardProxy
 from tests.fakes.slack import CHANNEL, HUMAN, OTHER_HUMAN, FakeSlack
 
 ALICE_KEY, BOB_KEY = f"slack:{HUMAN}", f"slack:{OTHER_HUMAN}"
@@ -236,6 +237,33 @@ async def test_a_redirect_from_the_file_host_is_not_followed_with_the_token(
     assert len(downloads) == 1 and downloads[0].token == fake_slack.bot_token
     assert fake_slack.foreign_calls == []  # the 302 was not followed, with the token or without
     assert fake_gemini.requests == [] and await credits(slack_bot, ALICE_KEY) == 0
+
+
+async def test_downloads_go_through_the_environments_proxy_and_never_read_netrc(
+    make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A netrc entry for the file host once made aiohttp refuse every download (bearer token and netrc auth together).
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elsewhere\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    async with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        bot = await make_slack_bot()
+        reference = fake_slack.add_file("ref.png", "image/png", png_bytes(96, 64))
+        await bot.deliver(
+            fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> via the proxy", files=[reference])
+        )
+        [upload] = await uploads(fake_slack, 1)
+        await bot.stop()
+    assert "via the proxy" in (upload.initial_comment or "")
+    [download] = [c for c in fake_slack.calls if "/files-pri/" in c.path]
+    assert download.token == fake_slack.bot_token
+    assert any("/files-pri/" in r.target and r.method == "GET" for r in proxy.requests)
+    assert len(fake_gemini.requests) == 1 and fake_gemini.requests[0].status == 200
 
 
 async def test_a_file_larger_than_slack_declared_is_refused_and_costs_nothing(
