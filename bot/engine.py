@@ -109,6 +109,8 @@ async def _run_one(
     store = services.store
     turn_id = uuid.uuid4().hex
     TURN_ID.set(turn_id)
+    recording: asyncio.Task[None] | None = None
+    outcome: Outcome | None = None
     finished = False
     try:
         if plan.request_json is not None:
@@ -126,23 +128,9 @@ async def _run_one(
         if history.carried and plan.request_json is None:
             user = Content.user(plan.prompt, (*history.carried, *plan.references))
         request = _request_for(plan, user, history.contents)
-        await store.insert_turn(
-            TurnRow(
-                id=turn_id,
-                session_id=session.id,
-                parent_id=plan.parent.id if plan.parent else None,
-                kind=plan.kind,
-                user_key=inv.user.key,
-                user_name=inv.user.mention,
-                prompt=plan.prompt,
-                model=request.spec.id,
-                aspect_ratio=plan.aspect_ratio,
-                image_size=plan.image_size,
-                request_json=await save_content(store, user),
-                created_at=services.now(),
-                owner=services.ledger.owner,
-            )
-        )
+        # The user's images and the pending turn row are written while the model works: the call doesn't need
+        # them, and in a burst the image writer's queue would otherwise sit in front of every call.
+        recording = asyncio.create_task(_record(inv, services, session, plan, turn_id, request.spec.id, user))
         async with services.model_slots:
             with services.metrics.model_latency.labels(request.spec.id).time():
                 outcome = await services.gemini.generate(request)
@@ -150,29 +138,72 @@ async def _run_one(
         services.metrics.cost.inc(outcome.usage.cost_usd)
         delivered = isinstance(outcome, ImagesDelivered)
         response_json = await save_content(store, outcome.content) if outcome.content else None
+        await recording  # the row exists before it is finished
         await store.finish_turn(turn_id, _result(services, plan, outcome, delivered, response_json))
         finished = True
         return TurnDone(turn_id, plan, outcome=outcome, usd=outcome.usage.cost_usd)
     except (GeminiError, UserError) as exc:
         services.metrics.turns.labels(inv.user.platform, type(exc).__name__).inc()
         services.metrics.errors.labels(type(exc).__name__).inc()
-        await mark_failed(services, turn_id, type(exc).__name__, getattr(exc, "detail", "") or str(exc))
+        await _fail(services, turn_id, recording, type(exc).__name__, getattr(exc, "detail", "") or str(exc))
         finished = True
         return TurnDone(turn_id, plan, error=exc.user_message)
     except LookupError as exc:  # an image of the stored history is gone from the blob store
         log.error("turn %s: %s", turn_id, exc)
-        await mark_failed(services, turn_id, "history_missing", str(exc))
+        await _fail(services, turn_id, recording, "history_missing", str(exc))
         finished = True
         return TurnDone(turn_id, plan, error=MISSING_HISTORY)
     except Exception:
         services.metrics.errors.labels("unexpected").inc()
         log.exception("turn %s failed unexpectedly", turn_id)
-        await mark_failed(services, turn_id, "error", "unexpected error")
+        await _fail(services, turn_id, recording, "error", "unexpected error")
         finished = True
-        return TurnDone(turn_id, plan, error="Something went wrong on my side; nothing was charged.")
+        usd = outcome.usage.cost_usd if outcome is not None else 0.0  # a model call that was made still cost it
+        return TurnDone(turn_id, plan, error="Something went wrong on my side; nothing was charged.", usd=usd)
     finally:
         if not finished:  # cancelled mid-turn: never leave it pending
-            await mark_failed(services, turn_id, "cancelled", "the turn was cancelled")
+            await _fail(services, turn_id, recording, "cancelled", "the turn was cancelled")
+
+
+async def _record(
+    inv: Invocation, services: Services, session: SessionRow, plan: TurnPlan, turn_id: str, model: str, user: Content
+) -> None:
+    """Store the user's content (its images first) and the turn's pending row."""
+    store = services.store
+    await store.insert_turn(
+        TurnRow(
+            id=turn_id,
+            session_id=session.id,
+            parent_id=plan.parent.id if plan.parent else None,
+            kind=plan.kind,
+            user_key=inv.user.key,
+            user_name=inv.user.mention,
+            prompt=plan.prompt,
+            model=model,
+            aspect_ratio=plan.aspect_ratio,
+            image_size=plan.image_size,
+            request_json=await save_content(store, user),
+            created_at=services.now(),
+            owner=services.ledger.owner,
+        )
+    )
+
+
+async def _fail(
+    services: Services, turn_id: str, recording: asyncio.Task[None] | None, outcome: str, detail: str
+) -> None:
+    """Mark the turn failed once its row is written; a row that could not be written has nothing to mark."""
+    if recording is not None:
+        try:
+            await asyncio.shield(recording)  # a cancelled turn still lets its row land, then marks it
+        except asyncio.CancelledError:
+            if not recording.done():  # this turn was cancelled again while it waited
+                raise
+            return
+        except Exception:  # the write itself failed (and was logged where it was awaited first)
+            log.warning("turn %s: its row was never written", turn_id)
+            return
+    await mark_failed(services, turn_id, outcome, detail)
 
 
 def _request_for(plan: TurnPlan, user: Content, history: tuple[Content, ...] = ()) -> ImageRequest:
