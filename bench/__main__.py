@@ -38,6 +38,12 @@ async def run(args: argparse.Namespace) -> Report:
         "burst settings: BANANABOT_MAX_CONCURRENT_CALLS=256, one user per turn (default credits and "
         "USER_MAX_IN_FLIGHT=2 suffice), Discord: one channel per user (its 5-per-5 s posting bucket), "
         "Slack: HTTP mode, one channel; default SQLite store, log level INFO"
+        + (
+            f"; the largest burst runs once more with the model at {plan.real_latency:g} s, the real API's median "
+            "(a turn beyond its model call: the turn's p50 or p99 minus the model call's p50)"
+            if plan.real_latency is not None
+            else ""
+        )
     )
     report.note(
         "edits attach a 2048×1365 photo-like JPEG of 1.43 MiB; the fake answers photo-like PNGs (≈1.5 MB at 1K)"
