@@ -200,8 +200,8 @@ async def _fail(
             if not recording.done():  # this turn was cancelled again while it waited
                 raise
             return
-        except Exception:  # the write itself failed (and was logged where it was awaited first)
-            log.warning("turn %s: its row was never written", turn_id)
+        except Exception as exc:  # the write itself failed: there is no row to mark
+            log.warning("turn %s: its row was never written: %s: %s", turn_id, type(exc).__name__, exc)
             return
     await mark_failed(services, turn_id, outcome, detail)
 

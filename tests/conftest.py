@@ -33,6 +33,16 @@ class SecretWatch(logging.Handler):
 
 
 WATCH = SecretWatch()
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy variables but those the test sets (the machine's own, in either case, would change each route)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -33,7 +33,7 @@ class SlackBot:
         self.services = services
         self.client = client
         self.http = http  # file downloads
-        self.proxies = EnvProxies()  # theirs: the downloads session doesn't read the environment per request
+        self.proxies = EnvProxies()  # the downloads' proxy routes, read once per file host
         settings = services.settings
         self.token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
 

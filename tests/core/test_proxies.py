@@ -12,11 +12,7 @@ from bot.proxies import EnvProxies
 CREDENTIALS = "Basic " + base64.b64encode(b"alice:s3cret").decode()
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+pytestmark = pytest.mark.usefixtures("no_proxies")
 
 
 def test_an_https_origin_tunnels_and_its_credentials_go_with_the_connect(monkeypatch: pytest.MonkeyPatch) -> None:

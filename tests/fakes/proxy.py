@@ -41,7 +41,7 @@ class ForwardProxy:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
-        for writer in self._writers:  # ends each relay (cancelling it would log from asyncio's stream callback)
+        for writer in list(self._writers):  # ends each relay (cancelling it would log from asyncio's stream callback)
             writer.close()
         await asyncio.gather(*self._relays, return_exceptions=True)
         await self._server.wait_closed()
@@ -51,6 +51,7 @@ class ForwardProxy:
         assert task is not None
         self._relays.add(task)
         self._writers.add(writer)
+        up_writer: asyncio.StreamWriter | None = None
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
@@ -69,6 +70,9 @@ class ForwardProxy:
             writer.close()
             self._relays.discard(task)
             self._writers.discard(writer)
+            if up_writer is not None:
+                up_writer.close()
+                self._writers.discard(up_writer)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.catalog import FLASH_31
 from bot.gemini import Content, GeminiClient, ImageRequest, RetryPolicy
@@ -20,16 +18,6 @@ from tests.fakes.gemini import FakeGemini
 from tests.fakes.proxy import ForwardProxy
 
 FAST = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05, deadline=10.0, attempt_timeout=5.0)
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
-
-
-@pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """No proxy variables but those a test sets (the machine's own, any case, would change the route)."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    yield monkeypatch
 
 
 async def one_call(fake: FakeGemini) -> ImagesDelivered:
@@ -42,9 +30,9 @@ async def one_call(fake: FakeGemini) -> ImagesDelivered:
     return outcome
 
 
-async def test_calls_go_through_the_proxy_the_environment_names(environment, fake_gemini: FakeGemini) -> None:
+async def test_calls_go_through_the_proxy_the_environment_names(no_proxies, fake_gemini: FakeGemini) -> None:
     async with ForwardProxy() as proxy:
-        environment.setenv("HTTP_PROXY", proxy.url("alice:s3cret"))
+        no_proxies.setenv("HTTP_PROXY", proxy.url("alice:s3cret"))
         await one_call(fake_gemini)
         await one_call(fake_gemini)
 
@@ -56,19 +44,19 @@ async def test_calls_go_through_the_proxy_the_environment_names(environment, fak
     assert seen.headers["proxy-authorization"] == "Basic " + base64.b64encode(b"alice:s3cret").decode()
 
 
-async def test_no_proxy_exempts_the_api_host(environment, fake_gemini: FakeGemini) -> None:
+async def test_no_proxy_exempts_the_api_host(no_proxies, fake_gemini: FakeGemini) -> None:
     async with ForwardProxy() as proxy:
-        environment.setenv("HTTP_PROXY", proxy.url())
-        environment.setenv("NO_PROXY", "localhost,127.0.0.1")
+        no_proxies.setenv("HTTP_PROXY", proxy.url())
+        no_proxies.setenv("NO_PROXY", "localhost,127.0.0.1")
         await one_call(fake_gemini)
     assert proxy.requests == [] and len(fake_gemini.requests) == 1
 
 
-async def test_netrc_credentials_are_never_sent(environment, fake_gemini: FakeGemini, tmp_path: Path) -> None:
+async def test_netrc_credentials_are_never_sent(no_proxies, fake_gemini: FakeGemini, tmp_path: Path) -> None:
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login someone password not-for-gemini\n")
     netrc.chmod(0o600)
-    environment.setenv("NETRC", str(netrc))
+    no_proxies.setenv("NETRC", str(netrc))
     await one_call(fake_gemini)
     [sent] = fake_gemini.requests
     assert "authorization" not in sent.headers
@@ -90,7 +78,7 @@ class RecordingExecutor(ThreadPoolExecutor):
         return super().submit(fn, *args, **kwargs)
 
 
-async def test_a_call_hands_only_its_answers_parsing_to_a_thread(environment, fake_gemini: FakeGemini) -> None:
+async def test_a_call_hands_only_its_answers_parsing_to_a_thread(no_proxies, fake_gemini: FakeGemini) -> None:
     """Each hand-off waits its turn on the event loop, which a burst keeps busy; aiohttp's trust_env made two more
     per request (the proxy lookup and a read of ~/.netrc)."""
     loop = asyncio.get_running_loop()

@@ -240,18 +240,15 @@ async def test_a_redirect_from_the_file_host_is_not_followed_with_the_token(
 
 
 async def test_downloads_go_through_the_environments_proxy_and_never_read_netrc(
-    make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini, tmp_path, monkeypatch: pytest.MonkeyPatch
+    make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini, tmp_path, no_proxies: pytest.MonkeyPatch
 ) -> None:
     # A netrc entry for the file host once made aiohttp refuse every download (bearer token and netrc auth together).
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login someone password elsewhere\n")
     netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+    no_proxies.setenv("NETRC", str(netrc))
     async with ForwardProxy() as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        no_proxies.setenv("HTTP_PROXY", proxy.url())
         bot = await make_slack_bot()
         reference = fake_slack.add_file("ref.png", "image/png", png_bytes(96, 64))
         await bot.deliver(
