@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import uuid
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.config import Settings
 from bot.models import UserRef
-from bot.store.base import Limits, Refusal, Reservation, Store, Usage, UserPolicy
+from bot.store.base import Limits, Refusal, Reservation, Standing, Store, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,40 +85,44 @@ class Ledger:
         self.owner = owner or instance_owner()
         self._orphans: set[asyncio.Task[bool]] = set()  # refunds of reservations whose caller was cancelled
 
-    async def limits_for(self, user: UserRef, now: datetime) -> Limits | QuotaRefused:
-        limits, _ = await self._standing(user, now, with_usage=False)
-        return limits
-
     async def _standing(self, user: UserRef, now: datetime, *, with_usage: bool) -> tuple[Limits | QuotaRefused, Usage]:
         """The user's limits and (if asked) usage (`Store.standing`: one trip to SQLite's reader thread instead of
         2-3 in a row, which is what a cheap command like /quota waits for while a burst keeps the process busy)."""
         standing = await self.store.standing(user.key, now=now, with_usage=with_usage)
-        limits = self._limits(user, standing.policy, standing.day_grant, standing.month_grant)
+        limits = self._limits(user, standing)
+        if isinstance(limits, Refusal):
+            return QuotaRefused(self.refusal_message(limits, credits=0, now=now)), Usage(0, 0, 0.0)
         return limits, standing.usage or Usage(0, 0, 0.0)
 
-    def _limits(self, user: UserRef, policy: UserPolicy, day_grant: int, month_grant: int) -> Limits | QuotaRefused:
+    def _limits(self, user: UserRef, standing: Standing) -> Limits | Refusal:
+        """The user's ceilings from config, their admin policy and grants; a blocked user is refused outright.
+        It is the `LimitRule` of every reservation, so it may run on the store's thread: it reads only settings."""
+        policy = standing.policy
         if policy.blocked:
-            return QuotaRefused("You're blocked from generating images here. Ask an admin if that's a mistake.")
+            return Refusal("blocked", 0, 0)
         s = self.settings
         if policy.exempt or user.key in s.exempt_users:
             return Limits(None, None, None, s.workspace_daily_usd, s.global_daily_usd)
         daily = policy.daily_credits if policy.daily_credits is not None else s.user_daily_credits
         monthly = policy.monthly_credits if policy.monthly_credits is not None else s.user_monthly_credits
         return Limits(
-            daily + day_grant, monthly + month_grant, s.user_monthly_usd, s.workspace_daily_usd, s.global_daily_usd
+            daily + standing.day_grant,
+            monthly + standing.month_grant,
+            s.user_monthly_usd,
+            s.workspace_daily_usd,
+            s.global_daily_usd,
         )
 
     async def reserve(self, user: UserRef, *, credits: int, usd: float, now: datetime) -> Reservation | QuotaRefused:
-        limits = await self.limits_for(user, now)
-        if isinstance(limits, QuotaRefused):
-            return limits
+        """Hold `credits` and `usd` for one turn, or say which limit refuses it. The user's policy and grants are read
+        with the reservation (SQLite: in its transaction), so a block or a grant counts from the moment it lands."""
         held = asyncio.ensure_future(
             self.store.reserve(
                 user_key=user.key,
                 workspace_id=user.workspace_id,
                 credits=credits,
                 usd=usd,
-                limits=limits,
+                limits=functools.partial(self._limits, user),
                 now=now,
                 ttl=timedelta(seconds=self.settings.reservation_ttl_seconds),
                 owner=self.owner,
@@ -150,6 +155,8 @@ class Ledger:
         return await self.store.refund(reservation.id, usd=usd, now=now)
 
     def refusal_message(self, refusal: Refusal, *, credits: int, now: datetime) -> str:
+        if refusal.scope == "blocked":
+            return "You're blocked from generating images here. Ask an admin if that's a mistake."
         need = f"this needs {credits} credit{'s' if credits != 1 else ''}"
         if refusal.scope == "daily":
             left = max(int(refusal.limit - refusal.used), 0)

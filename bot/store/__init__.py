@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot.store.base import (
+    LimitRule,
     Limits,
     Refusal,
     RefusalScope,
@@ -26,6 +27,7 @@ from bot.store.postgres_dsn import check_dsn
 from bot.store.sqlite import SqliteStore
 
 __all__ = [
+    "LimitRule",
     "Limits",
     "PostgresStore",
     "Refusal",

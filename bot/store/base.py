@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 TurnStatus = Literal["pending", "done", "failed"]
-RefusalScope = Literal["daily", "monthly", "user_budget", "workspace_budget", "global_budget"]
+RefusalScope = Literal["blocked", "daily", "monthly", "user_budget", "workspace_budget", "global_budget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +136,17 @@ class Standing:
     usage: Usage | None = None  # None unless asked for
 
 
+LimitRule = Callable[[Standing], "Limits | Refusal"]
+"""Makes a user's limits from their standing (policy and grants; no usage), or refuses outright (a blocked user).
+A store runs it inside the reservation's own transaction where it can (SQLite, on its writer thread), so it must be
+quick and touch nothing but its argument and immutable settings."""
+
+
+async def decide_limits(store: Store, rule: LimitRule, user_key: str, *, now: datetime) -> Limits | Refusal:
+    """What `rule` makes of the user's standing read now: for a store that reads it before the reservation."""
+    return rule(await store.standing(user_key, now=now, with_usage=False))
+
+
 class Store(Protocol):
     """Everything the core persists. SQLite and Postgres implement it; one contract suite tests both."""
 
@@ -211,12 +222,17 @@ class Store(Protocol):
         workspace_id: str,
         credits: int,
         usd: float,
-        limits: Limits,
+        limits: Limits | LimitRule,
         now: datetime,
         ttl: timedelta,
         owner: str,
     ) -> Reservation | Refusal:
-        """Atomically check every limit against reserved+committed usage and hold credits+usd, or refuse."""
+        """Atomically check every limit against reserved+committed usage and hold credits+usd, or refuse.
+
+        `limits`: the ceilings, or a rule that makes them from the user's standing. SQLite reads the standing in the
+        reservation's transaction (an admin's block or grant counts from the moment it is written); Postgres reads
+        it just before (`decide_limits`).
+        """
 
     async def commit(self, reservation_id: str, *, usd: float, now: datetime) -> bool:
         """Turn a held reservation into spend, correcting usd to the actual cost. False if not held anymore."""
@@ -288,8 +304,11 @@ class Store(Protocol):
 
 
 def period_day(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%d")
+    """The UTC day a moment counts in, "2026-11-21" (a date's isoformat: a third of strftime's cost, and every
+    reservation formats its periods on the event loop)."""
+    return now.astimezone(UTC).date().isoformat()
 
 
 def period_month(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m")
+    """The UTC month a moment counts in, "2026-11"."""
+    return period_day(now)[:7]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from bot.store.base import Limits, Refusal, RefusalScope, Reservation, period_day, period_month
+from bot.store.base import Limits, Refusal, RefusalScope, Reservation, period_day
 
 Counter = tuple[str, str]  # (scope, period)
 Totals = tuple[float, float]  # (credits, usd) counted so far
@@ -44,7 +44,8 @@ def new_reservation(
     *, user_key: str, workspace_id: str, credits: int, usd: float, now: datetime, ttl: timedelta
 ) -> Reservation:
     """A held reservation made at `now` (timezone-aware): a new id, the UTC day and month it counts in, its expiry."""
-    day, month = period_day(now), period_month(now)
+    day = period_day(now)
+    month = day[:7]
     return Reservation(
         id=uuid.uuid4().hex,
         user_key=user_key,

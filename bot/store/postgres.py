@@ -21,6 +21,7 @@ from typing_extensions import override
 
 from bot.store import postgres_ledger as ledger
 from bot.store.base import (
+    LimitRule,
     Limits,
     Refusal,
     Reservation,
@@ -30,6 +31,7 @@ from bot.store.base import (
     TurnRow,
     Usage,
     UserPolicy,
+    decide_limits,
 )
 from bot.store.postgres_batch import Batcher
 from bot.store.postgres_dsn import redact
@@ -322,11 +324,16 @@ class PostgresStore(Store):
         workspace_id: str,
         credits: int,
         usd: float,
-        limits: Limits,
+        limits: Limits | LimitRule,
         now: datetime,
         ttl: timedelta,
         owner: str,
     ) -> Reservation | Refusal:
+        if callable(limits):
+            decided = await decide_limits(self, limits, user_key, now=now)  # batched with other callers' reads
+            if isinstance(decided, Refusal):
+                return decided
+            limits = decided
         call = ledger.reserve_call(
             user_key=user_key,
             workspace_id=workspace_id,

@@ -15,6 +15,7 @@ from typing_extensions import override
 
 from bot.store import sqlite_ledger as ledger
 from bot.store.base import (
+    LimitRule,
     Limits,
     Refusal,
     Reservation,
@@ -25,6 +26,8 @@ from bot.store.base import (
     TurnRow,
     Usage,
     UserPolicy,
+    period_day,
+    period_month,
 )
 from bot.store.sqlite_rows import (
     ANCESTORS,
@@ -356,7 +359,7 @@ class SqliteStore(Store):
         workspace_id: str,
         credits: int,
         usd: float,
-        limits: Limits,
+        limits: Limits | LimitRule,
         now: datetime,
         ttl: timedelta,
         owner: str,
@@ -443,16 +446,14 @@ class SqliteStore(Store):
 
     @override
     async def get_policy(self, user_key: str) -> UserPolicy:
-        return await self.read(lambda conn: _policy(conn, user_key))
+        return await self.read(lambda conn: ledger.policy(conn, user_key))
 
     @override
     async def standing(self, user_key: str, *, now: datetime, with_usage: bool) -> Standing:
-        def read(conn: sqlite3.Connection) -> Standing:
-            day, month = ledger.granted(conn, user_key, now=now)
-            used = ledger.usage(conn, user_key, now=now) if with_usage else None
-            return Standing(_policy(conn, user_key), day, month, used)
-
-        return await self.read(read)  # one trip to the reader thread for what /quota and a reservation need
+        day = period_day(ledger.utc(now))
+        return await self.read(  # one trip to the reader thread for what /quota and a precheck need
+            lambda conn: ledger.standing(conn, user_key, day=day, month=day[:7], with_usage=with_usage)
+        )  # one trip to the reader thread for what /quota and a reservation need
 
     @override
     async def set_policy(self, policy: UserPolicy) -> None:
@@ -469,7 +470,8 @@ class SqliteStore(Store):
 
     @override
     async def granted(self, user_key: str, *, now: datetime) -> tuple[int, int]:
-        return await self.read(lambda conn: ledger.granted(conn, user_key, now=now))
+        day, month = period_day(ledger.utc(now)), period_month(ledger.utc(now))
+        return await self.read(lambda conn: ledger.granted(conn, user_key, day=day, month=month))
 
     @override
     async def reset_usage(self, user_key: str, *, now: datetime) -> None:
@@ -506,10 +508,3 @@ def _writer_pragmas(conn: sqlite3.Connection, checkpoint_pages: int, *, synchron
     # (`checkpoint`), so a quiet bot's writes don't wait for 40 MB to reach the disk.
     conn.execute(f"PRAGMA wal_autocheckpoint = {checkpoint_pages}")
     conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-
-
-def _policy(conn: sqlite3.Connection, user_key: str) -> UserPolicy:
-    row = conn.execute("SELECT * FROM user_policies WHERE user_key = ?", (user_key,)).fetchone()
-    if row is None:
-        return UserPolicy(user_key)
-    return UserPolicy(user_key, row["daily_credits"], row["monthly_credits"], bool(row["exempt"]), bool(row["blocked"]))

@@ -11,7 +11,17 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.store.base import Limits, Refusal, Reservation, Usage, period_day, period_month
+from bot.store.base import (
+    LimitRule,
+    Limits,
+    Refusal,
+    Reservation,
+    Standing,
+    Usage,
+    UserPolicy,
+    period_day,
+    period_month,
+)
 from bot.store.ledger_rules import Counter, counters, new_reservation, refusal
 from bot.store.sqlite_schema import to_text
 
@@ -63,7 +73,7 @@ class Hold:
 
     reservation: Reservation
     keys: tuple[Counter, ...]
-    limits: Limits
+    limits: Limits | LimitRule
     owner: str
     created: str
     expires: str
@@ -75,7 +85,7 @@ def hold(
     workspace_id: str,
     credits: int,
     usd: float,
-    limits: Limits,
+    limits: Limits | LimitRule,
     now: datetime,
     ttl: timedelta,
     owner: str,
@@ -90,9 +100,15 @@ def hold(
 
 def reserve(conn: sqlite3.Connection, held: Hold) -> Reservation | Refusal:
     reservation = held.reservation
+    limits = held.limits
+    if callable(limits):  # the user's policy and grants as of this transaction, not a read made before it
+        decided = limits(standing(conn, reservation.user_key, day=reservation.day, month=reservation.month))
+        if isinstance(decided, Refusal):
+            return decided
+        limits = decided
     user_day, user_month, workspace_day, global_day = read_counters(conn, held.keys).values()
     refused = refusal(
-        held.limits,
+        limits,
         credits=reservation.credits,
         usd=reservation.usd,
         user_day=user_day,
@@ -152,11 +168,15 @@ def reclaim(conn: sqlite3.Connection, *, now: datetime, dead_owners: tuple[str, 
     return count
 
 
-def usage(conn: sqlite3.Connection, user_key: str, *, now: datetime) -> Usage:
-    now = utc(now)
-    day_key, month_key = (f"user:{user_key}", period_day(now)), (f"user:{user_key}", period_month(now))
+def user_usage(conn: sqlite3.Connection, user_key: str, *, day: str, month: str) -> Usage:
+    day_key, month_key = (f"user:{user_key}", day), (f"user:{user_key}", month)
     found = read_counters(conn, (day_key, month_key))
     return Usage(day_credits=found[day_key][0], month_credits=found[month_key][0], month_usd=found[month_key][1])
+
+
+def usage(conn: sqlite3.Connection, user_key: str, *, now: datetime) -> Usage:
+    now = utc(now)
+    return user_usage(conn, user_key, day=period_day(now), month=period_month(now))
 
 
 def grant(conn: sqlite3.Connection, user_key: str, *, credits: int, now: datetime, by: str) -> None:
@@ -167,14 +187,30 @@ def grant(conn: sqlite3.Connection, user_key: str, *, credits: int, now: datetim
     )
 
 
-def granted(conn: sqlite3.Connection, user_key: str, *, now: datetime) -> tuple[int, int]:
-    now = utc(now)
+def granted(conn: sqlite3.Connection, user_key: str, *, day: str, month: str) -> tuple[int, int]:
+    """Credits granted to the user on `day` and in `month` (period strings)."""
     day_credits, month_credits = conn.execute(
         "SELECT COALESCE(SUM(CASE WHEN day = ? THEN credits END), 0), COALESCE(SUM(credits), 0)"
         " FROM grants WHERE user_key = ? AND month = ?",
-        (period_day(now), user_key, period_month(now)),
+        (day, user_key, month),
     ).fetchone()
     return int(day_credits), int(month_credits)
+
+
+def policy(conn: sqlite3.Connection, user_key: str) -> UserPolicy:
+    row = conn.execute(
+        "SELECT daily_credits, monthly_credits, exempt, blocked FROM user_policies WHERE user_key = ?", (user_key,)
+    ).fetchone()
+    if row is None:
+        return UserPolicy(user_key)
+    return UserPolicy(user_key, row[0], row[1], bool(row[2]), bool(row[3]))
+
+
+def standing(conn: sqlite3.Connection, user_key: str, *, day: str, month: str, with_usage: bool = False) -> Standing:
+    """Policy, the day's and month's grants, and (`with_usage`) the user's counters, for the given periods."""
+    day_grant, month_grant = granted(conn, user_key, day=day, month=month)
+    used = user_usage(conn, user_key, day=day, month=month) if with_usage else None
+    return Standing(policy(conn, user_key), day_grant, month_grant, used)
 
 
 def reset_usage(conn: sqlite3.Connection, user_key: str, *, now: datetime) -> None:

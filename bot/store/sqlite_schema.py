@@ -180,9 +180,11 @@ CREATE TABLE IF NOT EXISTS {schema}.blobs (
 
 def to_text(moment: datetime) -> str:
     """Fixed-width ISO-8601 UTC ("2026-11-21T12:00:00.000000+00:00"), so text order is time order."""
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: the store only takes timezone-aware datetimes")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None:
+            raise ValueError(f"naive datetime {moment!r}: the store only takes timezone-aware datetimes")
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")
 
 
 def from_text(text: str) -> datetime:

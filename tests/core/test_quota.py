@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from bot.models import UserRef
-from bot.store.base import Limits
+from bot.quotas import QuotaRefused
+from bot.store.base import Limits, Reservation, UserPolicy
 from tests.core.conftest import ALICE, BOB, NOON, die_after, png_bytes
 from tests.fakes.chat import BytesImage
 from tests.fakes.gemini import Fault
@@ -245,11 +246,12 @@ async def test_quota_reads_take_one_trip_to_the_reader_thread(make_services, mon
         await services.close()
 
 
-async def test_a_turn_reads_its_users_standing_once_to_reserve_and_once_for_the_caption(
+async def test_a_turn_reads_its_users_standing_with_its_reservation_and_once_for_the_caption(
     run, services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Each read is a trip to the reader thread, slow in a burst. A lone turn's precheck was a third read: its
-    # reservation refuses with the same words (test_a_fourth_turn_… checks them).
+    # Each read is a trip to the reader thread, slow in a burst. The reservation reads the user's policy and grants
+    # inside its own write (a separate read before it was a trip of its own); a lone turn's precheck was another:
+    # its reservation refuses with the same words (test_a_fourth_turn_… checks them).
     asked: list[bool] = []
     standing = services.store.standing
 
@@ -261,4 +263,23 @@ async def test_a_turn_reads_its_users_standing_once_to_reserve_and_once_for_the_
     [reply] = await run("imagine", "a cat")
     assert not reply.error, reply.text
     assert "credits left today" in reply.text
-    assert asked == [False, True]  # reserve's limits, then the caption's credits left
+    assert asked == [True]  # the caption's credits left
+
+
+async def test_a_block_written_just_before_a_reservation_refuses_it(services) -> None:
+    # The reservation reads the policy in its own transaction: a block that lands first counts, even when both
+    # writes are asked for at once (a read made before the reservation could miss it).
+    blocking = asyncio.ensure_future(services.store.set_policy(UserPolicy(ALICE.key, blocked=True)))
+    reserving = asyncio.ensure_future(services.ledger.reserve(ALICE, credits=1, usd=0.04, now=NOON))
+    await blocking
+    refused = await reserving
+    assert isinstance(refused, QuotaRefused) and "blocked" in refused.message
+    assert await credits(services) == 0
+
+    granting = asyncio.ensure_future(services.store.set_policy(UserPolicy(ALICE.key, daily_credits=1)))
+    first = asyncio.ensure_future(services.ledger.reserve(ALICE, credits=1, usd=0.04, now=NOON))
+    second = asyncio.ensure_future(services.ledger.reserve(ALICE, credits=1, usd=0.04, now=NOON))
+    await granting
+    assert isinstance(await first, Reservation)
+    refused = await second
+    assert isinstance(refused, QuotaRefused) and "used 1 of your 1 credits today" in refused.message

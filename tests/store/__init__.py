@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 
-from bot.store import Limits, Refusal, Reservation, Store, TurnRow
+from bot.store import LimitRule, Limits, Refusal, Reservation, Store, TurnRow
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -80,7 +80,7 @@ def make_turn(
 
 async def hold(
     store: Store,
-    limits: Limits,
+    limits: Limits | LimitRule,
     *,
     user_key: str = USER,
     workspace_id: str = WORKSPACE,

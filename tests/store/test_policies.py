@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from bot.store import Limits, Standing, Store, Usage, UserPolicy
-from tests.store import NOW, USER, held
+from bot.store import Limits, Refusal, Standing, Store, Usage, UserPolicy
+from tests.store import NOW, USER, held, hold
 
 DAILY_5 = Limits(daily_credits=5, monthly_credits=None)
 
@@ -63,3 +63,24 @@ async def test_standing_is_policy_grants_and_usage_read_together(store: Store) -
     assert await store.standing("discord:other", now=NOW, with_usage=True) == Standing(
         UserPolicy("discord:other"), 0, 0, Usage(0, 0, 0.0)
     )
+
+
+async def test_a_limit_rule_is_given_the_users_policy_and_grants_and_may_refuse(store: Store) -> None:
+    seen: list[Standing] = []
+
+    def rule(standing: Standing) -> Limits | Refusal:
+        seen.append(standing)
+        if standing.policy.blocked:
+            return Refusal("blocked", 0, 0)
+        return Limits(standing.policy.daily_credits or 0, None)
+
+    await store.set_policy(UserPolicy(USER, daily_credits=1, monthly_credits=None))
+    first = await held(store, rule)
+    assert await hold(store, rule) == Refusal("daily", 1, 1)  # the rule's limits are the ones checked
+    await store.grant(USER, credits=2, now=NOW, by="admin:1")
+    assert seen[-1] == Standing(UserPolicy(USER, 1, None), 0, 0)
+    await store.set_policy(UserPolicy(USER, daily_credits=1, monthly_credits=None, blocked=True))
+    assert await hold(store, rule) == Refusal("blocked", 0, 0)
+    assert seen[-1] == Standing(UserPolicy(USER, 1, None, blocked=True), 2, 2)  # grants of today and this month
+    assert await store.usage(USER, now=NOW) == Usage(1, 1, 0.0)  # a refusal holds nothing
+    assert await store.commit(first.id, usd=0.0, now=NOW)
