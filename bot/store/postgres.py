@@ -7,6 +7,7 @@ calls of one kind share a round trip and a transaction (postgres_batch.py, migra
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import uuid
@@ -26,6 +27,7 @@ from bot.store.base import (
     Refusal,
     Reservation,
     SessionRow,
+    Standing,
     Store,
     TurnResult,
     TurnRow,
@@ -41,7 +43,6 @@ from bot.store.postgres_rows import (
     ANCESTORS,
     FAIL_PENDING,
     FINISH_TURN,
-    GET_POLICIES,
     GET_POLICY,
     INSERT_TURN,
     NEW_SESSION,
@@ -119,12 +120,9 @@ class PostgresStore(Store):
         self._settles: Batcher[ledger.SettleCall, bool] = Batcher(
             self._settle_batch, self._settle_one, max_batch=BATCH_MAX, max_in_flight=BATCHES_IN_FLIGHT
         )
-        # The two reads before every reservation (Ledger.limits_for) share round trips the same way.
-        self._policies: Batcher[str, UserPolicy] = Batcher(
-            self._policy_batch, self._policy_one, max_batch=BATCH_MAX, max_in_flight=BATCHES_IN_FLIGHT
-        )
-        self._grants: Batcher[ledger.GrantedCall, tuple[int, int]] = Batcher(
-            self._granted_batch, self._granted_one, max_batch=BATCH_MAX, max_in_flight=BATCHES_IN_FLIGHT
+        # The read before every reservation (a user's policy and grants, for its limit rule) shares them the same way.
+        self._standings: Batcher[ledger.GrantedCall, Standing] = Batcher(
+            self._standings_batch, self._standing_one, max_batch=BATCH_MAX, max_in_flight=BATCHES_IN_FLIGHT
         )
         self._lock = asyncio.Lock()
 
@@ -416,14 +414,22 @@ class PostgresStore(Store):
 
     @override
     async def get_policy(self, user_key: str) -> UserPolicy:
-        return await self._policies.submit(user_key)
-
-    async def _policy_one(self, user_key: str) -> UserPolicy:
         return policy(user_key, await self._fetchrow(GET_POLICY, user_key))
 
-    async def _policy_batch(self, user_keys: Sequence[str]) -> list[UserPolicy]:
-        rows = await self._fetch(GET_POLICIES, list(user_keys))
-        return [policy(user_key, row) for user_key, row in zip(user_keys, rows, strict=True)]
+    @override
+    async def standing(self, user_key: str, *, now: datetime, with_usage: bool) -> Standing:
+        """Policy and grants in one round trip shared with concurrent callers; usage, if asked, in one more."""
+        standing = await self._standings.submit(ledger.granted_call(user_key, now=now))
+        if not with_usage:
+            return standing
+        return dataclasses.replace(standing, usage=await self.usage(user_key, now=now))
+
+    async def _standing_one(self, call: ledger.GrantedCall) -> Standing:
+        [standing] = await ledger.standings(self._connected(), [call])
+        return standing
+
+    async def _standings_batch(self, calls: Sequence[ledger.GrantedCall]) -> list[Standing]:
+        return await ledger.standings(self._connected(), calls)
 
     @override
     async def set_policy(self, policy: UserPolicy) -> None:
@@ -436,13 +442,7 @@ class PostgresStore(Store):
 
     @override
     async def granted(self, user_key: str, *, now: datetime) -> tuple[int, int]:
-        return await self._grants.submit(ledger.granted_call(user_key, now=now))
-
-    async def _granted_one(self, call: ledger.GrantedCall) -> tuple[int, int]:
-        return await ledger.granted(self._connected(), call)
-
-    async def _granted_batch(self, calls: Sequence[ledger.GrantedCall]) -> list[tuple[int, int]]:
-        return await ledger.granted_batch(self._connected(), calls)
+        return await ledger.granted(self._connected(), ledger.granted_call(user_key, now=now))
 
     @override
     async def reset_usage(self, user_key: str, *, now: datetime) -> None:

@@ -26,9 +26,10 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from bot.store.base import Limits, Refusal, Reservation, Usage, period_day, period_month
+from bot.store.base import Limits, Refusal, Reservation, Standing, Usage, period_day, period_month
 from bot.store.ledger_rules import Counter, counters, new_reservation, refusal
 from bot.store.postgres_pool import ConnectionPool
+from bot.store.postgres_rows import policy
 from bot.store.postgres_schema import utc
 
 # Where one statement runs: the pool (its own transaction), or a connection inside the caller's transaction.
@@ -57,11 +58,13 @@ GRANTED = (
     "SELECT COALESCE(SUM(credits) FILTER (WHERE day = $1), 0) AS day, COALESCE(SUM(credits), 0) AS month"
     " FROM grants WHERE user_key = $2 AND month = $3"
 )
-GRANTED_BATCH = """
-SELECT COALESCE(SUM(g.credits) FILTER (WHERE g.day = i.day), 0) AS day, COALESCE(SUM(g.credits), 0) AS month
+STANDINGS = """
+SELECT p.daily_credits, p.monthly_credits, p.exempt, p.blocked,
+    COALESCE(SUM(g.credits) FILTER (WHERE g.day = i.day), 0) AS day, COALESCE(SUM(g.credits), 0) AS month
 FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS i(user_key, day, month, n)
+LEFT JOIN user_policies AS p ON p.user_key = i.user_key
 LEFT JOIN grants AS g ON g.user_key = i.user_key AND g.month = i.month
-GROUP BY i.n
+GROUP BY i.n, p.user_key
 ORDER BY i.n
 """
 _HELD = "SELECT id, user_key, workspace_id, credits, usd, day, month FROM reservations WHERE state = 'held'"
@@ -260,14 +263,18 @@ async def granted(db: Queryable, call: GrantedCall) -> tuple[int, int]:
     return int(row["day"]), int(row["month"])
 
 
-async def granted_batch(db: Queryable, calls: Sequence[GrantedCall]) -> list[tuple[int, int]]:
+async def standings(db: Queryable, calls: Sequence[GrantedCall]) -> list[Standing]:
+    """Each user's policy and grants for a day and its month, in one statement for many users."""
     rows = await db.fetch(
-        GRANTED_BATCH,
+        STANDINGS,
         [call.user_key for call in calls],
         [call.day for call in calls],
         [call.month for call in calls],
     )
-    return [(int(row["day"]), int(row["month"])) for row in rows]
+    return [
+        Standing(policy(call.user_key, row), int(row["day"]), int(row["month"]))
+        for call, row in zip(calls, rows, strict=True)
+    ]
 
 
 async def reset_usage(conn: asyncpg.Connection, user_key: str, *, now: datetime) -> None:

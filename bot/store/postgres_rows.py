@@ -57,12 +57,6 @@ ON CONFLICT (thread_key) DO UPDATE SET owner = excluded.owner, expires_at = excl
 WHERE thread_leases.owner = excluded.owner OR thread_leases.expires_at <= $4
 """
 GET_POLICY = "SELECT daily_credits, monthly_credits, exempt, blocked FROM user_policies WHERE user_key = $1"
-GET_POLICIES = """
-SELECT p.daily_credits, p.monthly_credits, p.exempt, p.blocked
-FROM unnest($1::text[]) WITH ORDINALITY AS i(user_key, n)
-LEFT JOIN user_policies AS p ON p.user_key = i.user_key
-ORDER BY i.n
-"""
 SET_POLICY = """
 INSERT INTO user_policies (user_key, daily_credits, monthly_credits, exempt, blocked) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (user_key) DO UPDATE SET daily_credits = excluded.daily_credits,

@@ -12,7 +12,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from bot.store import Limits, PostgresStore, Reservation
+from bot.store import Limits, PostgresStore, Reservation, Standing, UserPolicy
 from bot.store import postgres_ledger as ledger
 from bot.store.postgres_batch import Batcher
 from tests.store import NOW
@@ -155,4 +155,31 @@ async def test_store_traffic_goes_in_batches_that_the_server_accepts(caplog: pyt
         assert len(granted) == 24  # the global budget: 6.0 / 0.25
         assert all(await asyncio.gather(*(store.refund(r.id, usd=0.0, now=NOW) for r in granted[:10])))
         assert await store.spend(scope="global", period=DAY) == 14 * 0.25
+        assert "refused" not in caplog.text
+
+
+async def test_standings_read_in_one_statement_match_each_users_own_reads(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with twins() as (store, _):
+        await store.set_policy(UserPolicy("u1", daily_credits=9, monthly_credits=None, blocked=True))
+        await store.set_policy(UserPolicy("u2", exempt=True))
+        for user, credits, day in [("u1", 2, 0), ("u1", 3, 0), ("u1", 4, -1), ("u3", 5, 0), ("u3", 7, -40)]:
+            await store.grant(user, credits=credits, now=NOW + timedelta(days=day), by="admin")
+        users = ["u0", "u1", "u2", "u3", "u1", "u0"]
+        sent: list[int] = []
+        fetch = ledger.standings
+
+        async def counted(db: object, calls: list[ledger.GrantedCall]) -> list[Standing]:
+            sent.append(len(calls))
+            return await fetch(db, calls)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(ledger, "standings", counted)
+        got = await asyncio.gather(*(store.standing(u, now=NOW, with_usage=False) for u in users))
+        monkeypatch.undo()
+        assert sum(sent) == len(users) and len(sent) < len(users)  # concurrent readers shared statements
+        expected = [Standing(await store.get_policy(u), *await store.granted(u, now=NOW)) for u in users]
+        assert got == expected
+        assert got[1] == Standing(UserPolicy("u1", 9, None, blocked=True), 5, 9)
+        assert got[3] == Standing(UserPolicy("u3"), 5, 5)  # a grant of another month does not count
         assert "refused" not in caplog.text
