@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench import machine, sections
 from bench.report import Report, Row
+from bench.stats import cpu_line, stolen_share
 
 SECTIONS = ("burst", "overhead", "ledger", "growth", "scaleout")  # "burst" is sections 1 and 2 (one run)
 
@@ -70,10 +71,18 @@ async def run(args: argparse.Namespace) -> Report:
         "dirty pages can't slow the next"
     )
     if len(wanted) > 1 and args.rows is None:
+        stolen = []
         for section in (s for s in SECTIONS if s in wanted):
             os.sync()  # a burst leaves ~1 GB of dirty pages: written back now, not during the next section
             time.sleep(2)
+            before = cpu_line()
             report.rows.extend(_section_in_child(section, args))
+            stolen.append(f"{section} {stolen_share(before, cpu_line()):.1%}")
+        report.note(
+            "CPU time the hypervisor gave to other guests (steal) during each section: "
+            + ", ".join(stolen)
+            + ". On a shared VM it is what makes one run slower than the next with nothing changed"
+        )
         return report
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)

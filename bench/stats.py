@@ -69,6 +69,20 @@ def busy_ticks(cpu_line: str) -> int:
     return user + nice + system + irq + softirq + steal
 
 
+def cpu_line() -> str:
+    """/proc/stat's first line: the whole machine's CPU ticks so far, summed over its cores."""
+    return Path("/proc/stat").read_text().split("\n", 1)[0]
+
+
+def stolen_share(before: str, after: str) -> float:
+    """The share of the machine's CPU time between two `cpu_line` readings that the hypervisor gave to other guests
+    (steal). On a shared VM it is what makes one run slower than the next with nothing changed; NaN if no time
+    passed."""
+    first, last = ([int(f) for f in line.split()[1:9]] for line in (before, after))
+    spent = [b - a for a, b in zip(first, last, strict=True)]
+    return spent[7] / sum(spent) if sum(spent) > 0 else math.nan
+
+
 def postgres_server_cpu_seconds() -> float | None:
     """CPU the local PostgreSQL server has used so far: every `postgres` process's own time plus what its exited
     children (finished backends) left with the postmaster. None when no such process is visible here."""
