@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Mapping
@@ -32,6 +33,20 @@ from commands import COMMANDS
 
 log = logging.getLogger(__name__)
 Interaction = discord.Interaction[Any]
+PROMPT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
+def session_refused(error: discord.HTTPException) -> str:
+    """Why /imagine could not open its thread, for the user who asked (nothing was charged)."""
+    if isinstance(error, discord.Forbidden):
+        return (
+            "I can't start a session here: I need the Send Messages and Create Public Threads permissions in this "
+            "channel. Ask a server admin, or use /imagine in another channel. Nothing was charged."
+        )
+    return (
+        f"Discord didn't let me open the session thread (HTTP {error.status}). "
+        "Try again in a moment; nothing was charged."
+    )
 
 
 def intents(*, message_content: bool) -> discord.Intents:
@@ -47,9 +62,12 @@ class BananaHandlers(discord.Client):
     """The bot's Discord handlers; every one acks first (Discord's 3-second rule), then runs the core."""
 
     def __init__(self, services: Services, *, message_content: bool = True, **options: Any) -> None:
+        # Nobody is pinged unless a send says so: prompts and the model's text land in captions verbatim.
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(intents=intents(message_content=message_content), **options)
         self.services = services
         self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(self)
+        self.tree.on_error = self.on_command_error  # type: ignore[method-assign]
         glue.register(self.tree, self)
 
     async def setup_hook(self) -> None:
@@ -71,6 +89,17 @@ class BananaHandlers(discord.Client):
 
     async def on_disconnect(self) -> None:
         self.services.adapter_status["discord"] = "disconnected"
+
+    async def on_command_error(self, interaction: Interaction, error: app_commands.AppCommandError) -> None:
+        """A slash command that raised still answers its user (privately), instead of "thinking…" forever."""
+        name = interaction.command.qualified_name if interaction.command is not None else "that command"
+        log.error("/%s failed", name, exc_info=error)
+        text = f"Something went wrong running /{name} on my side. It has been logged; please try again."
+        with contextlib.suppress(discord.HTTPException):
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=text)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
 
     # Slash commands
     async def on_imagine(
@@ -98,11 +127,21 @@ class BananaHandlers(discord.Client):
         if short is not None:  # don't open an empty thread for someone who is out of credits
             await interaction.edit_original_response(content=short.message)
             return
-        starter = await channel.send(
-            clip(f"🎨 {interaction.user.mention} started an image session: “{prompt}”"),
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
-        thread = await channel.create_thread(name=thread_name(prompt), message=starter, auto_archive_duration=1440)
+        try:
+            starter = await channel.send(
+                clip(f"🎨 {interaction.user.mention} started an image session: “{prompt}”"),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:
+            await interaction.edit_original_response(content=session_refused(exc))
+            return
+        try:
+            thread = await channel.create_thread(name=thread_name(prompt), message=starter, auto_archive_duration=1440)
+        except discord.HTTPException as exc:
+            with contextlib.suppress(discord.HTTPException):  # no starter left without its thread
+                await starter.delete()
+            await interaction.edit_original_response(content=session_refused(exc))
+            return
         await self._run(interaction, "imagine", thread, text=prompt, attachments=attachments, options=options)
 
     async def on_simple(self, interaction: Interaction, command: str) -> None:
@@ -139,6 +178,8 @@ class BananaHandlers(discord.Client):
     # Plain messages in a session thread
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or not isinstance(message.channel, discord.Thread):
+            return
+        if message.type not in PROMPT_TYPES:  # a rename, a pin, a member added: Discord's notices, not prompts
             return
         thread = message.channel
         key = thread_key(thread.guild.id, thread.parent_id, thread.id)

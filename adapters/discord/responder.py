@@ -39,6 +39,10 @@ class DiscordResponder:
     ) -> None:
         self.thread = thread
         self.interaction = interaction
+        asker = interaction.user if interaction is not None else source.author if source is not None else None
+        # Only the person who asked is pinged (the caption names them); the client's default pings nobody, so an
+        # @everyone, a role or another user in a prompt or in the model's text stays plain text.
+        self._pings = discord.AllowedMentions(users=[asker] if asker is not None else False, replied_user=False)
         self._deferral = deferral  # the interaction's defer, still on the way: edits wait for it
         self.source = source
         self.mention = mention
@@ -52,7 +56,7 @@ class DiscordResponder:
             return
         content = reply.text if not reply.ephemeral or not self.mention else f"{self.mention} {reply.text}"
         view = view_for(reply)
-        kwargs: dict[str, Any] = {"content": clip(content), "files": files_of(reply)}
+        kwargs: dict[str, Any] = {"content": clip(content), "files": files_of(reply), "allowed_mentions": self._pings}
         if view is not None:
             kwargs["view"] = view
         if reply.error and self.source is not None:
