@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.files import SlackFile
@@ -24,6 +28,37 @@ from commands import COMMANDS
 log = logging.getLogger(__name__)
 UPLOAD_LIMIT = 50 * 1024 * 1024
 _ACTION = re.compile(r"^bb:")
+# Messages that are someone writing: plain, with files, or a thread reply also sent to the channel.
+PROMPT_SUBTYPES = (None, "file_share", "thread_broadcast")
+
+
+OOPS = "Something went wrong on my side. It has been logged; please try again."
+Listener = Callable[..., Awaitable[None]]
+
+
+def acked(listener: Listener) -> Listener:
+    """A listener that acks first, then works: what fails after its ack is logged and told to the user (privately,
+    through `respond`), never handed back to bolt. Bolt takes an ack back when its listener fails within the 10 ms
+    it polls for it: HTTP mode answers 404 and Socket Mode never acks, so Slack shows the command as failed."""
+
+    @functools.wraps(listener)  # bolt passes arguments by the names in the listener's own signature
+    async def guarded(**kwargs: Any) -> None:
+        try:
+            await listener(**kwargs)
+        except Exception:
+            log.exception("%s failed", listener.__name__)
+            with contextlib.suppress(Exception):
+                await kwargs["respond"](text=OOPS, response_type="ephemeral")
+
+    return guarded
+
+
+def session_refused(error: str, bot_user_id: str | None) -> str:
+    """Why /imagine could not post its session's first message, for the user who asked (nothing was charged)."""
+    if error in ("not_in_channel", "channel_not_found"):
+        me = f"<@{bot_user_id}>" if bot_user_id else "me"
+        return f"I'm not in this channel yet: invite me with `/invite` {me}, then try again. Nothing was charged."
+    return f"Slack didn't let me start the session here ({error or 'unknown error'}). Nothing was charged."
 
 
 class SlackBot:
@@ -40,9 +75,9 @@ class SlackBot:
     def register(self, app: AsyncApp) -> None:
         app.event("app_mention")(self.on_mention)
         app.event("message")(self.on_message)
-        app.command("/imagine")(self.on_imagine)
-        app.command("/bananabot-admin")(self.on_admin)
-        app.action(_ACTION)(self.on_button)
+        app.command("/imagine")(acked(self.on_imagine))
+        app.command("/bananabot-admin")(acked(self.on_admin))
+        app.action(_ACTION)(acked(self.on_button))
         app.event("app_home_opened")(self.on_home)
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
@@ -51,7 +86,7 @@ class SlackBot:
         await self._turn(body, event, text=text, thread_ts=thread_ts)
 
     async def on_message(self, body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
-        if event.get("subtype") not in (None, "file_share") or event.get("bot_id"):
+        if event.get("subtype") not in PROMPT_SUBTYPES or event.get("bot_id"):
             return  # edits, deletions, joins and other bots (ourselves included) are not turns
         bot_user = context.get("bot_user_id")
         if not event.get("user") or event.get("user") == bot_user:
@@ -69,7 +104,9 @@ class SlackBot:
                 return  # a thread that isn't a session: stay quiet
         await self._turn(body, event, text=strip_mention(event.get("text", ""), bot_user), thread_ts=thread_ts)
 
-    async def on_imagine(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_imagine(
+        self, ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any, context: dict[str, Any]
+    ) -> None:
         await ack()
         user_id, channel, team = body["user_id"], body["channel_id"], body.get("team_id", "")
         text, options = parse_flags(body.get("text", ""))
@@ -91,15 +128,21 @@ class SlackBot:
             await client.chat_postEphemeral(channel=channel, user=user_id, text=short.message)
             return
         # Slack: slash commands can't run in threads, so the session gets a root message of its own.
-        root = await client.chat_postMessage(
-            channel=channel, text=f"🍌 <@{user_id}> started an image session: “{text}”"
-        )
+        try:
+            root = await client.chat_postMessage(
+                channel=channel, text=f"🍌 <@{user_id}> started an image session: “{text}”"
+            )
+        except SlackApiError as exc:  # the command works in channels the bot was never invited to
+            log.info("/imagine could not start a session in %s: %s", channel, exc.response.get("error"))
+            error = str(exc.response.get("error", ""))
+            await respond(text=session_refused(error, context.get("bot_user_id")), response_type="ephemeral")
+            return
         thread = ThreadRef("slack", team, channel, str(root["ts"]))
         invocation = Invocation("imagine", user, thread, text, (), options, upload_limit=UPLOAD_LIMIT)
         responder = SlackResponder(client, channel=channel, thread_ts=thread.thread_id, user_id=user_id)
         await dispatch(invocation, responder, self.services, COMMANDS)
 
-    async def on_admin(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_admin(self, ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any) -> None:
         await ack()
         user_id, channel, team = body["user_id"], body["channel_id"], body.get("team_id", "")
         options = parse_admin(body.get("text", ""))
@@ -107,7 +150,7 @@ class SlackBot:
         responder = SlackResponder(client, channel=channel, thread_ts=None, user_id=user_id)
         await dispatch(invocation, responder, self.services, COMMANDS)
 
-    async def on_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def on_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
         await ack()
         found = Button.command_for(action.get("action_id", ""))
         if found is None:
@@ -117,7 +160,9 @@ class SlackBot:
         team = (body.get("team") or {}).get("id", "")
         channel = body["channel"]["id"]
         message = body.get("message") or {}
-        thread_ts = message.get("thread_ts") or message.get("ts")
+        # A result in a channel is always in its session's thread. In a DM, a session may live at the top level
+        # (keyed DM_THREAD), where the button's message has no thread of its own.
+        thread_ts = message.get("thread_ts") or (None if channel.startswith("D") else message.get("ts"))
         event_id = f"action:{channel}:{action.get('action_ts', '')}:{user_id}"
         invocation = Invocation(
             command,

@@ -1,0 +1,80 @@
+"""Slack cases users meet that the happy path misses: /imagine where the bot isn't a member, buttons in a DM, a
+thread reply also sent to the channel. The real bolt app against the fakes, in both modes."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.slack.app import OOPS
+from tests.adapters.slack.test_slack_e2e import ALICE_KEY, credits, idle, uploads
+from tests.fakes.gemini import FakeGemini
+from tests.fakes.slack import CHANNEL, HUMAN, FakeSlack
+
+NOT_JOINED, DM = "C0NOTJOINED", "D0HUMAN"
+
+
+async def test_imagine_where_the_bot_is_not_a_member_is_acknowledged_and_says_how_to_invite_it(
+    make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini
+) -> None:
+    fake_slack.add_channel(NOT_JOINED, "design", is_member=False)
+    bot = await make_slack_bot()
+    answer = await bot.deliver(fake_slack.slash_command("/imagine", "a fox", HUMAN, NOT_JOINED))
+    # Answered in time, not a failed command (bolt answers HTTP 404, or no socket ack, when a listener raises).
+    assert answer.status == 200 if bot.mode == "http" else answer.elapsed < 3
+    posted = await fake_slack.wait_until(fake_slack.response_posts, timeout=10)
+    assert [p.body for p in posted] == [
+        {
+            "text": f"I'm not in this channel yet: invite me with `/invite` <@{fake_slack.bot_user_id}>, then try "
+            "again. Nothing was charged.",
+            "response_type": "ephemeral",
+        }
+    ]
+    await idle(bot)
+    assert fake_slack.history(NOT_JOINED) == [] and fake_gemini.requests == []
+    assert await credits(bot, ALICE_KEY) == 0
+
+
+async def test_the_buttons_of_a_dm_session_act_on_it(make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini):
+    fake_slack.add_channel(DM, "alice-dm")
+    bot = await make_slack_bot()
+    await bot.deliver(fake_slack.message(HUMAN, DM, "a red kite"))  # a top-level DM message starts the session
+    [first] = await uploads(fake_slack, 1)
+    assert first.channel_id == DM and first.thread_ts is None
+    await idle(bot)
+    [buttons] = [m for m in fake_slack.history(DM) if any(b.get("type") == "actions" for b in m.get("blocks") or ())]
+    ids = [e["action_id"] for b in buttons["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    retry = next(i for i in ids if i.startswith("bb:retry:"))
+    await bot.deliver(fake_slack.block_actions(HUMAN, DM, buttons["ts"], None, retry, retry.split(":")[2]))
+    [_, again] = await uploads(fake_slack, 2)
+    assert again.channel_id == DM and again.thread_ts is None  # the result lands where the session is
+    assert [r.body["contents"][-1]["parts"][-1]["text"] for r in fake_gemini.requests] == ["a red kite"] * 2
+    assert not [m["text"] for m in fake_slack.ephemerals(HUMAN)]
+    await idle(bot)
+    assert await credits(bot, ALICE_KEY) == 2
+
+
+async def test_a_thread_reply_also_sent_to_the_channel_continues_the_session(
+    make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini
+) -> None:
+    bot = await make_slack_bot()
+    mention = fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> a banana boat")
+    root = mention["event"]["ts"]
+    await bot.deliver(mention)
+    await uploads(fake_slack, 1)
+    await idle(bot)
+    await bot.deliver(fake_slack.message(HUMAN, CHANNEL, "make it blue", thread_ts=root, subtype="thread_broadcast"))
+    [_, edited] = await uploads(fake_slack, 2)
+    assert edited.thread_ts == root
+    assert fake_gemini.requests[-1].body["contents"][-1]["parts"][-1]["text"] == "make it blue"
+
+
+async def test_a_command_that_fails_after_its_ack_stays_acknowledged_and_tells_the_user(
+    make_slack_bot, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await make_slack_bot()
+    await bot.services.store.close()  # every store call now raises: nothing in the command expects that
+    answer = await bot.deliver(fake_slack.slash_command("/imagine", "a fox", HUMAN, CHANNEL))
+    assert answer.status == 200 if bot.mode == "http" else answer.elapsed < 3
+    posted = await fake_slack.wait_until(fake_slack.response_posts, timeout=10)
+    assert [p.body for p in posted] == [{"text": OOPS, "response_type": "ephemeral"}]
+    assert "on_imagine failed" in caplog.text and "Traceback" in caplog.text
