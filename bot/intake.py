@@ -31,16 +31,22 @@ def check_prompt(text: str, *, images: int, required: bool = True) -> str:
 
 
 async def read_references(
-    refs: tuple[ImageRef, ...], settings: Settings, *, max_count: int, slots: asyncio.Semaphore
+    refs: tuple[ImageRef, ...], settings: Settings, *, max_count: int, slots: asyncio.Semaphore, carried: int = 0
 ) -> list[PreparedImage]:
     """Check every attachment before downloading any, then prepare them one at a time (bounded memory).
+    `carried`: images the turn sends besides these (the thread's last image, when the model changes).
 
     Each image is downloaded and checked holding one of the process's `slots`. A burst of edits otherwise fetches
     every attachment at once: hundreds of streams of reads ready on the event loop together, and a /quota asked
     meanwhile waits behind all of them (bench section 2). The others wait their turn for a slot, costing nothing.
     """
-    if len(refs) > max_count:
-        raise InputRejectedError(f"That's {len(refs)} images; this model takes at most {max_count} per message.")
+    if len(refs) + carried > max_count:
+        if not carried:
+            raise InputRejectedError(f"That's {len(refs)} images; this model takes at most {max_count} per message.")
+        raise InputRejectedError(
+            f"That's {len(refs)} images, and this thread's last image goes along to the new model: it takes at most "
+            f"{max_count} in all, so send at most {max(max_count - carried, 0)} with this message."
+        )
     try:
         for ref in refs:
             check_declared(

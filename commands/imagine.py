@@ -8,6 +8,7 @@ from bot.engine import TurnPlan, run_turns
 from bot.intake import check_prompt, read_references
 from bot.models import Invocation, Reply
 from bot.services import Services
+from bot.sessions import final_image_refs
 from bot.targets import aspect_option, session_of, size_option, target_turn
 
 
@@ -26,8 +27,14 @@ async def run(inv: Invocation, services: Services) -> list[Reply]:
         if aspect not in spec.aspect_ratios and not inv.option("aspect_ratio"):
             aspect = None
     prompt = check_prompt(inv.text, images=len(inv.images))
+    switched = parent is not None and parent.model != spec.id and parent.status == "done"
+    carried = len(final_image_refs(parent.response_json)) if parent is not None and switched else 0
     references = await read_references(
-        inv.images, services.settings, max_count=spec.max_references, slots=services.download_slots
+        inv.images,
+        services.settings,
+        max_count=spec.max_references,
+        slots=services.download_slots,
+        carried=carried,  # the engine sends the thread's last image along to the new model
     )
     plan = TurnPlan(
         kind="edit" if parent else "imagine",

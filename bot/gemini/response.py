@@ -62,6 +62,6 @@ def _outcome(body: dict[str, Any], *, spec: ModelSpec, size: str, attempts: int)
     if finish in FILTER_REASONS:
         message = str(candidate.get("finishMessage") or "")
         return Filtered(model, usage, content, response_id, attempts, finish_reason=finish, finish_message=message)
-    if finish in _TEXT_ONLY_REASONS and (text or finish == "NO_IMAGE"):
+    if finish in _TEXT_ONLY_REASONS and (text or finish in ("NO_IMAGE", "STOP")):  # STOP, no parts: said nothing
         return TextOnly(model, usage, content, response_id, attempts, text=text, finish_reason=finish or "STOP")
     return Unfinished(model, usage, content, response_id, attempts, finish_reason=finish or "NO_IMAGE", text=text)

@@ -191,6 +191,23 @@ async def test_switching_model_mid_session_carries_the_image_not_the_signatures(
     assert any("inlineData" in p for p in last.body["contents"][0]["parts"])
 
 
+async def test_a_model_switch_counts_the_carried_image_among_the_new_models_references(
+    run, services, fake_gemini
+) -> None:
+    await run("imagine", "a castle", model=FLASH_31.id)
+    three = tuple(BytesImage(png_bytes(64, 64, (i * 40, 0, 0))) for i in range(FLASH_25.max_references))
+    [refused] = await run("imagine", "combine these", model=FLASH_25.id, images=three)
+    assert refused.error and refused.text == (
+        "That's 3 images, and this thread's last image goes along to the new model: it takes at most 3 in all, "
+        "so send at most 2 with this message."
+    )
+    assert len(fake_gemini.requests) == 1  # refused before anything was reserved or sent
+    assert (await services.store.usage(ALICE.key, now=NOON)).day_credits == 1
+    [reply] = await run("imagine", "combine these", model=FLASH_25.id, images=three[:2])
+    assert not reply.error, reply.text
+    assert sum("inlineData" in p for p in fake_gemini.requests[-1].body["contents"][-1]["parts"]) == 3
+
+
 async def test_usage_day_is_utc() -> None:
     from datetime import datetime, timedelta, timezone
 
