@@ -73,9 +73,12 @@ class SlackResponder:
                 thread_ts=self.thread_ts,
             )
             if reply.buttons:
-                await self.client.chat_postMessage(
-                    channel=self.channel, text="What next?", blocks=button_blocks(reply), thread_ts=self.thread_ts
-                )
+                try:
+                    await self.client.chat_postMessage(
+                        channel=self.channel, text="What next?", blocks=button_blocks(reply), thread_ts=self.thread_ts
+                    )
+                except SlackApiError as exc:  # the image is posted: the turn is delivered, only its buttons are lost
+                    log.warning("the buttons of a posted image were not posted: %s", exc.response.get("error"))
             return
         await self.client.chat_postMessage(channel=self.channel, text=clip(reply.text), thread_ts=self.thread_ts)
 

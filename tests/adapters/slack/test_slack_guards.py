@@ -78,3 +78,16 @@ async def test_a_command_that_fails_after_its_ack_stays_acknowledged_and_tells_t
     posted = await fake_slack.wait_until(fake_slack.response_posts, timeout=10)
     assert [p.body for p in posted] == [{"text": OOPS, "response_type": "ephemeral"}]
     assert "on_imagine failed" in caplog.text and "Traceback" in caplog.text
+
+
+async def test_an_image_posted_without_its_buttons_is_still_delivered_and_charged(
+    make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await make_slack_bot()
+    fake_slack.fail_next("chat.postMessage", "ratelimited", times=10)  # the buttons message after the upload
+    await bot.deliver(fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> a banana boat"))
+    [posted] = await uploads(fake_slack, 1)
+    await idle(bot)
+    assert await credits(bot, ALICE_KEY) == 1  # the user got the image: it is paid for, not refunded
+    assert not [m["text"] for m in fake_slack.ephemerals(HUMAN) if "couldn't" in m["text"]]
+    assert "buttons of a posted image were not posted: ratelimited" in caplog.text
