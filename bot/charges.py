@@ -46,11 +46,20 @@ async def refund_quietly(services: Services, reservation: Reservation, *, usd: f
 
 
 async def settle(services: Services, receipts: tuple[str, ...], *, delivered: bool) -> None:
-    """After a reply was posted (or not): commit or refund its charges, move the head. Never raises."""
-    for receipt in receipts:
-        charge = services.charges.pop(receipt, None)
-        if charge is None:
-            continue
+    """After a reply was posted (or not): commit or refund its charges, move the head. Never raises but a
+    cancellation, and that one only after the settling is under way: it finishes in the background (a shutdown
+    that cancels a turn just after its image was posted still charges it), and `Services.drain` waits for it."""
+    charges = [charge for charge in (services.charges.pop(receipt, None) for receipt in receipts) if charge]
+    if not charges:
+        return
+    settling = asyncio.ensure_future(_settle_all(services, charges, delivered=delivered))
+    services.running.add(settling)
+    settling.add_done_callback(services.running.discard)
+    await asyncio.shield(settling)
+
+
+async def _settle_all(services: Services, charges: list[Charge], *, delivered: bool) -> None:
+    for charge in charges:
         try:
             if not delivered:
                 await refund_quietly(services, charge.reservation, usd=charge.usd)

@@ -86,15 +86,16 @@ async def run_turns(inv: Invocation, services: Services, session: SessionRow, pl
                 return [Reply(text=reservation.message, ephemeral=True, error=True)]
             held.append(reservation)
         done = await asyncio.gather(*(_run_one(inv, services, session, p, r) for p, r in zip(plans, held, strict=True)))
-        batch = uuid.uuid4().hex
-        replies = []
         for turn, reservation in zip(done, held, strict=True):
             spent[reservation.id] = turn.usd
-            reply = await _reply_for(inv, services, turn)
+        replies = [await _reply_for(inv, services, turn) for turn in done]
+        # Handed off together, once every reply is built: if building one fails (or is cancelled), none of the
+        # replies is posted, so every reservation must still be the finally's to refund.
+        batch = uuid.uuid4().hex
+        for turn, reservation, reply in zip(done, held, replies, strict=True):
             if reply.receipts:
                 services.charges[turn.turn_id] = Charge(reservation, turn.usd, turn.turn_id, session.id, batch)
                 handed_off.add(reservation.id)
-            replies.append(reply)
         return replies
     finally:
         # Anything not handed to a charge was not delivered: refund it, also on errors and cancellation.

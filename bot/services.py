@@ -84,6 +84,10 @@ class Services:
             task.cancel()
         if late:
             await asyncio.wait(late, timeout=5.0)
+            # What the cancelled ones were settling goes on in the background (charges.settle): let it land.
+            settling = {task for task in self.running if task is not current and not task.done()}
+            if settling:
+                await asyncio.wait(settling, timeout=5.0)
 
     async def close(self, *, drain_timeout: float = 30.0) -> None:
         await self.drain(drain_timeout)

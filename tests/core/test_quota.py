@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import sqlite3
 import struct
 import time
 import zlib
@@ -13,11 +14,14 @@ from datetime import timedelta
 import pytest
 from PIL import Image
 
-from bot.models import UserRef
+from bot.dispatcher import dispatch
+from bot.maintenance import reclaim_once
+from bot.models import Invocation, Reply, UserRef
 from bot.quotas import QuotaRefused
 from bot.store.base import Limits, Reservation, UserPolicy
-from tests.core.conftest import ALICE, BOB, NOON, die_after, png_bytes
-from tests.fakes.chat import BytesImage
+from commands import COMMANDS
+from tests.core.conftest import ALICE, BOB, NOON, THREAD, die_after, png_bytes
+from tests.fakes.chat import BytesImage, RecordingResponder
 from tests.fakes.gemini import Fault
 
 
@@ -283,3 +287,56 @@ async def test_a_block_written_just_before_a_reservation_refuses_it(services) ->
     assert isinstance(await first, Reservation)
     refused = await second
     assert isinstance(refused, QuotaRefused) and "used 1 of your 1 credits today" in refused.message
+
+
+async def held_and_settled(services) -> list[tuple[int, str]]:
+    return await services.store.read(
+        lambda conn: [tuple(r) for r in conn.execute("SELECT credits, state FROM reservations ORDER BY created_at")]
+    )
+
+
+async def test_a_cancellation_just_after_the_image_was_posted_still_charges_it(services, clock) -> None:
+    # A shutdown's drain cancels a turn whose upload has just gone through: the image is the user's, so its
+    # credit is committed, not left held for reclaim to refund.
+    class CancelledAfterPosting(RecordingResponder):
+        async def send(self, reply: Reply) -> None:
+            await super().send(reply)
+            if reply.images:
+                current = asyncio.current_task()
+                assert current is not None
+                current.cancel()
+
+    responder = CancelledAfterPosting()
+    turn = asyncio.ensure_future(dispatch(Invocation("imagine", ALICE, THREAD, "a cat"), responder, services, COMMANDS))
+    services.running.add(turn)
+    with pytest.raises(asyncio.CancelledError):
+        await turn
+    assert [r for r in responder.replies if r.images]  # it was posted
+    await services.drain(grace=5)  # what a shutdown does next: the settling it started lands
+    clock.now = NOON + timedelta(seconds=services.settings.reservation_ttl_seconds + 1)
+    await reclaim_once(services)
+    assert await held_and_settled(services) == [(1, "committed")]
+    assert await credits(services) == 1
+
+
+async def test_variations_whose_later_reply_fails_to_build_refund_every_image(
+    run, services, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [first] = await run("imagine", "a robot")
+    assert not first.error
+    left_today = services.ledger.left_today
+    asked = 0
+
+    async def second_read_fails(user: UserRef, now: object) -> int | None:
+        nonlocal asked
+        asked += 1
+        if asked == 2:  # the second variation's caption: a store read that fails this once
+            raise sqlite3.OperationalError("disk I/O error")
+        return await left_today(user, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services.ledger, "left_today", second_read_fails)
+    replies = await run("variations", count="2")
+    assert [r.error for r in replies] == [True] and "nothing was charged" in replies[0].text
+    assert services.charges == {}  # no image of the set waits for a delivery that won't come
+    assert await held_and_settled(services) == [(1, "committed"), (1, "refunded"), (1, "refunded")]
+    assert await credits(services) == 1  # the first imagine only
