@@ -278,10 +278,23 @@ async def standings(db: Queryable, calls: Sequence[GrantedCall]) -> list[Standin
 
 
 async def reset_usage(conn: asyncpg.Connection, user_key: str, *, now: datetime) -> None:
-    """Zero the user's day and month credits; USD stays (money spent is spent, budgets still hold)."""
+    """Zero the user's day and month credits; USD stays (money spent is spent, budgets still hold). Like SQLite's,
+    it forgives the user's reservations still held this month: their credits leave the other counters too."""
     now = utc(now)
     keys = ((f"user:{user_key}", period_day(now)), (f"user:{user_key}", period_month(now)))
-    await lock_counters(conn, keys)
+    # Reservations before counters, in id order: the order settle and reclaim take their locks in.
+    held = await conn.fetch(
+        f"{_HELD} AND user_key = $1 AND month = $2 AND credits <> 0 ORDER BY id FOR UPDATE", user_key, keys[1][1]
+    )
+    moved: dict[Counter, int] = {}
+    for row in held:
+        for key in counters(user_key=user_key, workspace_id=row["workspace_id"], day=row["day"], month=row["month"]):
+            moved[key] = moved.get(key, 0) - int(row["credits"])
+    await lock_counters(conn, {*keys, *moved})
+    if moved:
+        scopes, periods = [scope for scope, _ in moved], [period for _, period in moved]
+        await conn.execute(_BUMP, scopes, periods, list(moved.values()), [0.0] * len(moved))
+        await conn.execute("UPDATE reservations SET credits = 0 WHERE id = ANY($1::text[])", [r["id"] for r in held])
     await conn.execute(
         "UPDATE usage_shards SET credits = 0 WHERE scope = $1 AND period IN ($2, $3)",
         keys[0][0],

@@ -214,8 +214,21 @@ def standing(conn: sqlite3.Connection, user_key: str, *, day: str, month: str, w
 
 
 def reset_usage(conn: sqlite3.Connection, user_key: str, *, now: datetime) -> None:
-    """Zero the user's day and month credits; USD stays (money spent is spent, budgets still hold)."""
+    """Zero the user's day and month credits; USD stays (money spent is spent, budgets still hold).
+
+    The user's reservations still held this month are forgiven with them: their credits leave every counter now
+    and become 0, so settling one later moves nothing, and refunding it can't take away a credit reserved after
+    the reset.
+    """
     now = utc(now)
+    held = conn.execute(
+        "UPDATE reservations SET credits = 0 WHERE user_key = ? AND state = 'held' AND month = ? AND credits != 0"
+        " RETURNING workspace_id, credits, day, month",
+        (user_key, period_month(now)),
+    ).fetchall()
+    for workspace_id, credits, day, month in held:  # out of the workspace's and the bot's counters as well
+        keys = counters(user_key=user_key, workspace_id=workspace_id, day=day, month=month)
+        bump(conn, keys, credits=-int(credits), usd=0.0)
     conn.execute(
         "UPDATE usage_counters SET credits = 0 WHERE scope = ? AND period IN (?, ?)",
         (f"user:{user_key}", period_day(now), period_month(now)),

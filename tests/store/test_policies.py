@@ -84,3 +84,19 @@ async def test_a_limit_rule_is_given_the_users_policy_and_grants_and_may_refuse(
     assert seen[-1] == Standing(UserPolicy(USER, 1, None, blocked=True), 2, 2)  # grants of today and this month
     assert await store.usage(USER, now=NOW) == Usage(1, 1, 0.0)  # a refusal holds nothing
     assert await store.commit(first.id, usd=0.0, now=NOW)
+
+
+async def test_a_reset_forgives_what_is_held_so_refunding_it_later_takes_nothing_reserved_after(store: Store) -> None:
+    for _ in range(3):
+        assert await store.commit((await held(store, DAILY_5)).id, usd=0.0, now=NOW)
+    before = await held(store, DAILY_5)  # a turn in flight when an admin resets the user
+    await store.reset_usage(USER, now=NOW)
+    after = await held(store, DAILY_5)  # a turn started after the reset
+    assert (await store.usage(USER, now=NOW)).day_credits == 1
+    assert await store.refund(before.id, usd=0.0, now=NOW)  # the earlier turn fails
+    assert await store.commit(after.id, usd=0.0, now=NOW)  # the later one is delivered
+    assert (await store.usage(USER, now=NOW)).day_credits == 1  # it stays counted
+    forgiven = await held(store, DAILY_5)
+    await store.reset_usage(USER, now=NOW)
+    assert await store.commit(forgiven.id, usd=0.0, now=NOW)  # delivered after a reset: the reset forgave it
+    assert (await store.usage(USER, now=NOW)).day_credits == 0
