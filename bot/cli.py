@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 
 from bot.adapter import load_adapters
 from bot.config import Settings
@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
         print(f"bananabot: configuration error: {problems}", file=sys.stderr)  # noqa: T201
         return EXIT_NOT_CONFIGURED
     configure_logging(settings)
@@ -53,6 +53,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable a configuration error is about (GEMINI_API_KEY, BANANABOT_HTTP_PORT), not the
+    field's name inside the code."""
+    name = str(loc[0]) if loc else ""
+    field = Settings.model_fields.get(name)
+    if field is None:
+        return name  # already an alias (GEMINI_API_KEY …) or something pydantic named itself
+    alias = field.validation_alias
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"{Settings.model_config.get('env_prefix', '')}{name}".upper()
+
+
+async def _open(settings: Settings) -> Services | None:
+    """The services, or None after one line saying why the database could not be opened (no traceback, and the
+    URL's password never shown)."""
+    try:
+        return await build_services(settings)
+    except Exception as exc:
+        url = _safe_url(settings.database_url)
+        detail = _without_password(f"{type(exc).__name__}: {exc}", settings.database_url)
+        _say(f"bananabot: can't open the database {url}: {detail}", err=True)
+        return None
+
+
 def _say(text: str, *, err: bool = False) -> None:
     print(text, file=sys.stderr if err else sys.stdout)
 
@@ -66,7 +93,9 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             _say(f"  {name}", err=True)
         _say("Or try it in a terminal: bananabot chat", err=True)
         return EXIT_NOT_CONFIGURED
-    services = await build_services(settings)
+    services = await _open(settings)
+    if services is None:
+        return EXIT_NOT_CONFIGURED
     freeze_startup_heap()
     for adapter in adapters:
         services.adapter_status[adapter.name] = "starting"
@@ -106,7 +135,9 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
     if console is None:
         _say("bananabot: the console adapter is not installed.", err=True)
         return 1
-    services = await build_services(settings)
+    services = await _open(settings)
+    if services is None:
+        return EXIT_NOT_CONFIGURED
     try:
         await console.chat(services, session=args.session, out_dir=args.out)
     finally:
@@ -145,7 +176,9 @@ async def _quota(settings: Settings, args: argparse.Namespace) -> int:
     from bot.errors import UserError
     from commands.admin import apply
 
-    services: Services = await build_services(settings)
+    services = await _open(settings)
+    if services is None:
+        return EXIT_NOT_CONFIGURED
     try:
         _say(await apply(services, action=args.action, user_key=args.user, amount=args.amount, by="cli"))
         return 0
@@ -157,12 +190,21 @@ async def _quota(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    services = await build_services(settings)
+    services = await _open(settings)
+    if services is None:
+        return EXIT_NOT_CONFIGURED
     try:
         _say(f"database at schema version {await services.store.schema_version()}")
     finally:
         await services.close()
     return 0
+
+
+def _without_password(text: str, url: str) -> str:
+    rest = url.partition("://")[2]
+    credentials = rest.rpartition("@")[0]
+    password = credentials.partition(":")[2]
+    return text.replace(password, "***") if password else text
 
 
 def _safe_url(url: str) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.catalog import DEFAULT_MODEL, SIZES, lookup
+from bot.catalog import DEFAULT_MODEL, SIZES, UnknownModelError, lookup
 from bot.secret_text import one_line
 
 CsvList = Annotated[tuple[str, ...], NoDecode]
@@ -128,7 +128,10 @@ class Settings(BaseSettings):
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        return lookup(value).id
+        try:
+            return lookup(value).id
+        except UnknownModelError as exc:  # a ValueError is what pydantic turns into a configuration error
+            raise ValueError(exc.user_message) from None
 
     @field_validator("size_credits")
     @classmethod

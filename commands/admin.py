@@ -54,7 +54,7 @@ async def run(inv: Invocation, services: Services) -> Reply:
     action = (inv.option("action") or "").lower()
     user_key = inv.option("user")
     if not user_key:
-        raise UserError("Name the user, e.g. /admin grant @someone 5.")
+        raise UserError("Name the user, e.g. /bananabot-admin grant @someone 5.")
     text = await apply(services, action=action, user_key=user_key, amount=inv.option("amount"), by=inv.user.key)
     return Reply(text=text, ephemeral=True)
 

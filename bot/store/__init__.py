@@ -69,7 +69,10 @@ def open_store(url: str) -> Store:
         dsn, schema = _pop_schema(f"postgresql://{rest}")
         return PostgresStore(check_dsn(dsn), schema=schema)
     if scheme != "sqlite":
-        raise ValueError(f"unsupported store URL scheme {scheme!r}: use sqlite:///path/to/bananabot.db or a file path")
+        raise ValueError(
+            f"unsupported store URL scheme {scheme!r}: use sqlite:///path/to/bananabot.db, a file path, "
+            "or postgresql://user:password@host/db"
+        )
     # sqlite:///rel.db → "/rel.db" after the scheme; sqlite:////abs.db → "//abs.db". A host part is not allowed.
     if not rest.startswith("/") or len(rest) < 2:
         raise ValueError(f"malformed SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute.db")

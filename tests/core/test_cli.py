@@ -56,9 +56,28 @@ async def test_migrate_then_quota_admin_from_the_command_line(tmp_path: Path) ->
     assert code == 1 and "whole number" in err
 
 
-async def test_a_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
+async def test_a_bad_setting_is_one_clear_line_naming_its_variable(tmp_path: Path) -> None:
     code, _, err = await cli(tmp_path, "doctor", env={"BANANABOT_USER_DAILY_CREDITS": "many"})
-    assert code == 2 and "user_daily_credits" in err
+    assert code == 2 and err.startswith("bananabot: configuration error: BANANABOT_USER_DAILY_CREDITS: ")
+    code, _, err = await cli(tmp_path, "doctor", env={"BANANABOT_MODEL": "nano-potato"})
+    assert code == 2 and err.strip().splitlines() == [
+        "bananabot: configuration error: BANANABOT_MODEL: Value error, I don't know the model “nano-potato”. "
+        "Choose one of: gemini-3.1-flash-image-preview, gemini-3-pro-image-preview, gemini-2.5-flash-image."
+    ]
+
+
+async def test_a_database_that_cannot_be_opened_is_one_line_without_its_password(tmp_path: Path) -> None:
+    settings = {"GEMINI_API_KEY": "k", "DISCORD_TOKEN": "x"}
+    for url, why in [
+        ("postgresql://ann:hunter2@127.0.0.1:9/db", "ConnectionRefusedError"),
+        ("mysql://ann:hunter2@127.0.0.1/db", "unsupported store URL scheme 'mysql'"),
+    ]:
+        for command in ("run", "migrate", "chat"):
+            code, out, err = await cli(tmp_path, command, env={**settings, "BANANABOT_DATABASE_URL": url})
+            assert code == 2, (command, err)
+            [line] = err.strip().splitlines()
+            assert line.startswith(f"bananabot: can't open the database {url.replace('hunter2', '***')}: ")
+            assert why in line and "hunter2" not in out + err
 
 
 async def test_a_secret_with_a_line_break_inside_is_refused_without_being_shown(tmp_path: Path) -> None:
