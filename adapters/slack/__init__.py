@@ -44,12 +44,15 @@ class SlackAdapter:
         ]
 
     async def run(self, services: Services) -> None:
+        from adapters.slack.credentials import check_tokens
         from adapters.slack.wiring import build, close
 
         app, bot = await build(services)
+        app_token = services.settings.slack_app_token
         try:
-            if services.settings.slack_app_token is not None:
-                await _socket_mode(app, services, services.settings.slack_app_token.get_secret_value())
+            await check_tokens(bot.client, app_token=app_token.get_secret_value() if app_token else None)
+            if app_token is not None:
+                await _socket_mode(app, services, app_token.get_secret_value())
             else:
                 await _http_mode(app, services, services.settings.http_port or DEFAULT_HTTP_PORT)
         except asyncio.CancelledError:

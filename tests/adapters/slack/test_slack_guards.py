@@ -3,10 +3,17 @@ thread reply also sent to the channel. The real bolt app against the fakes, in b
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
+from adapters.slack import ADAPTER
 from adapters.slack.app import OOPS
+from adapters.slack.credentials import TokenRefused
+from bot.services import build_services
 from tests.adapters.slack.test_slack_e2e import ALICE_KEY, credits, idle, uploads
+from tests.core.conftest import make_settings
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.slack import CHANNEL, HUMAN, FakeSlack
 
@@ -91,3 +98,29 @@ async def test_an_image_posted_without_its_buttons_is_still_delivered_and_charge
     assert await credits(bot, ALICE_KEY) == 1  # the user got the image: it is paid for, not refunded
     assert not [m["text"] for m in fake_slack.ephemerals(HUMAN) if "couldn't" in m["text"]]
     assert "buttons of a posted image were not posted: ratelimited" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("variable", "values"),
+    [
+        ("SLACK_BOT_TOKEN", {"slack_bot_token": "xoxb-1-not-the-real-one", "slack_signing_secret": "s"}),
+        ("SLACK_APP_TOKEN", {"slack_app_token": "xapp-1-A0APP-1-not-the-real-one"}),
+    ],
+)
+async def test_a_token_slack_refuses_stops_the_adapter_naming_its_variable(
+    fake_slack: FakeSlack, fake_gemini: FakeGemini, tmp_path: Path, variable: str, values: dict[str, str]
+) -> None:
+    settings = make_settings(
+        fake_gemini,
+        tmp_path,
+        **{"slack_bot_token": fake_slack.bot_token, "slack_api_url": fake_slack.api_url, **values},
+    )
+    services = await build_services(settings)
+    try:
+        with pytest.raises(TokenRefused) as refused:
+            await asyncio.wait_for(ADAPTER.run(services), timeout=10)
+    finally:
+        await services.close()
+    assert str(refused.value).startswith(f"Slack refused {variable} (invalid_auth): it should be ")
+    assert "not-the-real-one" not in str(refused.value)
+    assert fake_slack.socket_connects == 0
