@@ -15,6 +15,11 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 
+
+class TokenRefused(RuntimeError):
+    """Discord refused DISCORD_TOKEN; the message names the variable, never the token."""
+
+
 # View Channel, Send Messages, Embed Links, Attach Files, Read Message History, Add Reactions,
 # Create Public Threads, Send Messages in Threads.
 PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 6) | (1 << 35) | (1 << 38)
@@ -82,6 +87,11 @@ class DiscordAdapter:
                         await services.drain()  # turns in flight still post through this client
                         raise
                 return
+            except discord.LoginFailure:
+                services.adapter_status[self.name] = "disconnected"
+                raise TokenRefused(
+                    "Discord refused DISCORD_TOKEN: it should be the bot's token (Developer Portal → Bot → Reset Token)"
+                ) from None
             except discord.PrivilegedIntentsRequired:
                 services.adapter_status[self.name] = "disconnected"
                 if not message_content:

@@ -4,11 +4,15 @@ names, or read Discord's own notices (a thread rename) as prompts. The real disc
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from adapters.discord import ADAPTER, TokenRefused
+from bot.services import build_services
 from tests.adapters.discord.conftest import DiscordBot, World
 from tests.adapters.discord.test_discord_e2e import private_texts, start_session, wait_images
+from tests.core.conftest import make_settings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.channels import CREATE_PUBLIC_THREADS, SEND_MESSAGES
 from tests.fakes.discord.messages import new_message
@@ -102,3 +106,26 @@ async def test_discords_own_notices_in_a_session_thread_are_not_prompts(
     prompts = [r.body["contents"][-1]["parts"][-1].get("text") for r in fake_gemini.requests]
     assert prompts == ["a tea pot", "now in blue"]
     assert await discord_bot.credits(world.alice) == credits + 1
+
+
+async def test_a_token_discord_refuses_stops_the_adapter_naming_its_variable(
+    fake_discord_raw: FakeDiscord, fake_gemini: FakeGemini, world: World, tmp_path: Path
+) -> None:
+    fake = fake_discord_raw
+    wrong = "MTAx.not-the-real-token.at-all"
+    settings = make_settings(
+        fake_gemini,
+        tmp_path,
+        discord_token=wrong,
+        discord_api_url=fake.api_url,
+        discord_gateway_url=fake.gateway_url,
+        discord_guild_ids=world.guild_id,
+    )
+    services = await build_services(settings)
+    try:
+        with pytest.raises(TokenRefused) as refused:
+            await asyncio.wait_for(ADAPTER.run(services), timeout=10)
+    finally:
+        await services.close()
+    assert str(refused.value).startswith("Discord refused DISCORD_TOKEN: ")
+    assert wrong not in str(refused.value) and fake.gateway.identifies == []
