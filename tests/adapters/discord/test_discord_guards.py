@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapters.discord import ADAPTER, TokenRefused
-from bot.services import build_services
+from tests.adapters import refusal_at_start
 from tests.adapters.discord.conftest import DiscordBot, World
 from tests.adapters.discord.test_discord_e2e import private_texts, start_session, wait_images
 from tests.core.conftest import make_settings
@@ -121,11 +121,6 @@ async def test_a_token_discord_refuses_stops_the_adapter_naming_its_variable(
         discord_gateway_url=fake.gateway_url,
         discord_guild_ids=world.guild_id,
     )
-    services = await build_services(settings)
-    try:
-        with pytest.raises(TokenRefused) as refused:
-            await asyncio.wait_for(ADAPTER.run(services), timeout=10)
-    finally:
-        await services.close()
-    assert str(refused.value).startswith("Discord refused DISCORD_TOKEN: ")
-    assert wrong not in str(refused.value) and fake.gateway.identifies == []
+    refused = await refusal_at_start(ADAPTER, settings, TokenRefused)
+    assert str(refused).startswith("Discord refused DISCORD_TOKEN: ")
+    assert wrong not in str(refused) and fake.gateway.identifies == []

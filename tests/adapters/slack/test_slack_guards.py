@@ -3,7 +3,6 @@ thread reply also sent to the channel. The real bolt app against the fakes, in b
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from adapters.slack import ADAPTER
 from adapters.slack.app import OOPS
 from adapters.slack.credentials import TokenRefused
-from bot.services import build_services
+from tests.adapters import refusal_at_start
 from tests.adapters.slack.test_slack_e2e import ALICE_KEY, credits, idle, uploads
 from tests.core.conftest import make_settings
 from tests.fakes.gemini import FakeGemini
@@ -115,12 +114,7 @@ async def test_a_token_slack_refuses_stops_the_adapter_naming_its_variable(
         tmp_path,
         **{"slack_bot_token": fake_slack.bot_token, "slack_api_url": fake_slack.api_url, **values},
     )
-    services = await build_services(settings)
-    try:
-        with pytest.raises(TokenRefused) as refused:
-            await asyncio.wait_for(ADAPTER.run(services), timeout=10)
-    finally:
-        await services.close()
-    assert str(refused.value).startswith(f"Slack refused {variable} (invalid_auth): it should be ")
-    assert "not-the-real-one" not in str(refused.value)
+    refused = await refusal_at_start(ADAPTER, settings, TokenRefused)
+    assert str(refused).startswith(f"Slack refused {variable} (invalid_auth): it should be ")
+    assert "not-the-real-one" not in str(refused)
     assert fake_slack.socket_connects == 0
