@@ -77,8 +77,9 @@ class SlackResponder:
                     await self.client.chat_postMessage(
                         channel=self.channel, text="What next?", blocks=button_blocks(reply), thread_ts=self.thread_ts
                     )
-                except SlackApiError as exc:  # the image is posted: the turn is delivered, only its buttons are lost
-                    log.warning("the buttons of a posted image were not posted: %s", exc.response.get("error"))
+                except Exception as exc:  # the image is posted: the turn is delivered, only its buttons are lost
+                    why = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+                    log.warning("the buttons of a posted image were not posted: %s", why)
             return
         await self.client.chat_postMessage(channel=self.channel, text=clip(reply.text), thread_ts=self.thread_ts)
 
