@@ -12,6 +12,11 @@ from bot.services import Services
 GROUP = "bananabot.adapters"
 
 
+class TokenRefused(RuntimeError):
+    """The platform refused a configured credential at start; the message names its variable, never its value.
+    `bananabot run` prints it and exits, rather than retrying a token that will never work."""
+
+
 class Adapter(Protocol):
     """A platform adapter that `bananabot run` starts when its credentials are configured."""
 
@@ -24,7 +29,7 @@ class Adapter(Protocol):
         """Human lines: what is set, what is missing, invite URLs."""
 
     async def run(self, services: Services) -> None:
-        """Serve until cancelled."""
+        """Serve until cancelled; raise TokenRefused when the platform refuses the configured credentials."""
 
     async def chat(self, services: Services, *, session: str, out_dir: Path | None) -> None:
         """A terminal session (only the console adapter does this; others raise NotImplementedError)."""

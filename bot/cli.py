@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, ValidationError
 
@@ -18,6 +19,7 @@ from bot.logs import configure_logging
 from bot.maintenance import run_maintenance
 from bot.memory import freeze_startup_heap, tune_allocator
 from bot.services import Services, build_services
+from bot.store.postgres_dsn import redact
 
 EXIT_NOT_CONFIGURED = 2
 
@@ -74,7 +76,7 @@ async def _open(settings: Settings) -> Services | None:
     try:
         return await build_services(settings)
     except Exception as exc:
-        url = _safe_url(settings.database_url)
+        url = redact(settings.database_url)
         detail = _without_password(f"{type(exc).__name__}: {exc}", settings.database_url)
         _say(f"bananabot: can't open the database {url}: {detail}", err=True)
         return None
@@ -160,7 +162,7 @@ async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
         reachable = await services.store.ping()
         version = await services.store.schema_version()
         _say(
-            f"database: {_safe_url(settings.database_url)} {'reachable' if reachable else 'NOT REACHABLE'}, "
+            f"database: {redact(settings.database_url)} {'reachable' if reachable else 'NOT REACHABLE'}, "
             f"schema version {version}"
         )
         ok = ok and reachable
@@ -201,17 +203,8 @@ async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _without_password(text: str, url: str) -> str:
-    rest = url.partition("://")[2]
-    credentials = rest.rpartition("@")[0]
-    password = credentials.partition(":")[2]
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return text
     return text.replace(password, "***") if password else text
-
-
-def _safe_url(url: str) -> str:
-    """A database URL without its password."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        credentials, _, host = rest.rpartition("@")
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}{sep}{user}:***@{host}"
-    return url

@@ -10,14 +10,11 @@ from pathlib import Path
 
 import discord
 
+from bot.adapter import TokenRefused
 from bot.config import Settings
 from bot.services import Services
 
 log = logging.getLogger(__name__)
-
-
-class TokenRefused(RuntimeError):
-    """Discord refused DISCORD_TOKEN; the message names the variable, never the token."""
 
 
 # View Channel, Send Messages, Embed Links, Attach Files, Read Message History, Add Reactions,

@@ -37,9 +37,10 @@ Listener = Callable[..., Awaitable[None]]
 
 
 def acked(listener: Listener) -> Listener:
-    """A listener that acks first, then works: what fails after its ack is logged and told to the user (privately,
-    through `respond`), never handed back to bolt. Bolt takes an ack back when its listener fails within the 10 ms
-    it polls for it: HTTP mode answers 404 and Socket Mode never acks, so Slack shows the command as failed."""
+    """A listener that acks first, then works: what fails after its ack is logged and told to the user privately
+    through `respond` (so each such listener takes it), never handed back to bolt. Bolt takes an ack back when its
+    listener fails within the 10 ms it polls for it: HTTP mode answers 404 and Socket Mode never acks, so Slack
+    shows the command as failed."""
 
     @functools.wraps(listener)  # bolt passes arguments by the names in the listener's own signature
     async def guarded(**kwargs: Any) -> None:
@@ -133,8 +134,8 @@ class SlackBot:
                 channel=channel, text=f"🍌 <@{user_id}> started an image session: “{text}”"
             )
         except SlackApiError as exc:  # the command works in channels the bot was never invited to
-            log.info("/imagine could not start a session in %s: %s", channel, exc.response.get("error"))
             error = str(exc.response.get("error", ""))
+            log.info("/imagine could not start a session in %s: %s", channel, error)
             await respond(text=session_refused(error, context.get("bot_user_id")), response_type="ephemeral")
             return
         thread = ThreadRef("slack", team, channel, str(root["ts"]))

@@ -11,16 +11,14 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapter import TokenRefused
+
 log = logging.getLogger(__name__)
 
 # Slack's answers meaning "this token will never work" (not a network problem, not a rate limit).
 REFUSED = frozenset(
     {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"}
 )
-
-
-class TokenRefused(RuntimeError):
-    """Slack refused a configured token; the message names the variable, never the token."""
 
 
 async def check_tokens(client: AsyncWebClient, *, app_token: str | None) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.discord import ADAPTER, TokenRefused
+from adapters.discord import ADAPTER
+from bot.adapter import TokenRefused
 from tests.adapters import refusal_at_start
 from tests.adapters.discord.conftest import DiscordBot, World
 from tests.adapters.discord.test_discord_e2e import private_texts, start_session, wait_images

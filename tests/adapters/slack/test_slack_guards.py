@@ -9,7 +9,7 @@ import pytest
 
 from adapters.slack import ADAPTER
 from adapters.slack.app import OOPS
-from adapters.slack.credentials import TokenRefused
+from bot.adapter import TokenRefused
 from tests.adapters import refusal_at_start
 from tests.adapters.slack.test_slack_e2e import ALICE_KEY, credits, idle, uploads
 from tests.core.conftest import make_settings
