@@ -11,6 +11,7 @@ from bot.catalog import lookup
 from bot.charges import Charge, mark_failed, refund_quietly
 from bot.errors import UserError
 from bot.gemini import Content, GeminiError, ImageRequest
+from bot.gemini.errors import TimedOutError
 from bot.gemini.outcomes import ImagesDelivered, Outcome
 from bot.images import ImageRejected, fit_upload
 from bot.logs import TURN_ID
@@ -77,7 +78,7 @@ async def run_turns(inv: Invocation, services: Services, session: SessionRow, pl
             return [Reply(text=short.message, ephemeral=True, error=True)]
     # One plan: its reservation refuses with the same message, so a precheck would only read the store twice.
     held: list[Reservation] = []
-    spent: dict[str, float] = {}
+    spent: dict[str, float] = {}  # reservation id → USD for the budgets (see _run_one), refunded or committed
     handed_off: set[str] = set()
     try:
         for credits, usd in costs:
@@ -85,7 +86,9 @@ async def run_turns(inv: Invocation, services: Services, session: SessionRow, pl
             if isinstance(reservation, QuotaRefused):
                 return [Reply(text=reservation.message, ephemeral=True, error=True)]
             held.append(reservation)
-        done = await asyncio.gather(*(_run_one(inv, services, session, p, r) for p, r in zip(plans, held, strict=True)))
+        done = await asyncio.gather(
+            *(_run_one(inv, services, session, p, r, spent) for p, r in zip(plans, held, strict=True))
+        )
         for turn, reservation in zip(done, held, strict=True):
             spent[reservation.id] = turn.usd
         replies = [await _reply_for(inv, services, turn) for turn in done]
@@ -105,8 +108,15 @@ async def run_turns(inv: Invocation, services: Services, session: SessionRow, pl
 
 
 async def _run_one(
-    inv: Invocation, services: Services, session: SessionRow, plan: TurnPlan, reservation: Reservation
+    inv: Invocation,
+    services: Services,
+    session: SessionRow,
+    plan: TurnPlan,
+    reservation: Reservation,
+    spent: dict[str, float],
 ) -> TurnDone:
+    """Run one turn; `spent[reservation.id]` holds its estimated USD while its call is out (a turn cancelled then
+    may still be billed: USD budgets count it, while its credits go back), and the returned TurnDone the figure."""
     store = services.store
     turn_id = uuid.uuid4().hex
     TURN_ID.set(turn_id)
@@ -133,6 +143,7 @@ async def _run_one(
         # them, and in a burst the image writer's queue would otherwise sit in front of every call.
         recording = asyncio.create_task(_record(inv, services, session, plan, turn_id, request.spec.id, user))
         async with services.model_slots:
+            spent[reservation.id] = reservation.usd
             with services.metrics.model_latency.labels(request.spec.id).time():
                 outcome = await services.gemini.generate(request)
         services.metrics.turns.labels(inv.user.platform, type(outcome).__name__).inc()
@@ -148,7 +159,8 @@ async def _run_one(
         services.metrics.errors.labels(type(exc).__name__).inc()
         await _fail(services, turn_id, recording, type(exc).__name__, getattr(exc, "detail", "") or str(exc))
         finished = True
-        return TurnDone(turn_id, plan, error=exc.user_message)
+        usd = reservation.usd if _unanswered(exc) else 0.0
+        return TurnDone(turn_id, plan, error=exc.user_message, usd=usd)
     except LookupError as exc:  # an image of the stored history is gone from the blob store
         log.error("turn %s: %s", turn_id, exc)
         await _fail(services, turn_id, recording, "history_missing", str(exc))
@@ -205,6 +217,12 @@ async def _fail(
             log.warning("turn %s: its row was never written: %s: %s", turn_id, type(exc).__name__, exc)
             return
     await mark_failed(services, turn_id, outcome, detail)
+
+
+def _unanswered(exc: Exception) -> bool:
+    """A call we gave up waiting for: Gemini may still have made, and billed, its image. (Its own error answers,
+    504 included, are not billed.)"""
+    return isinstance(exc, TimedOutError) and exc.unanswered
 
 
 def _request_for(plan: TurnPlan, user: Content, history: tuple[Content, ...] = ()) -> ImageRequest:

@@ -122,8 +122,9 @@ class GeminiClient:
                 total=None, connect=step, sock_connect=min(policy.connect_timeout, remaining), sock_read=step
             )
             try:
+                sent: list[bool] = []  # one True once the whole body is out: a timeout after that was unanswered
                 async with asyncio.timeout(remaining) as attempt_clock:
-                    sending = _paced(body, attempt_clock, step)
+                    sending = _paced(body, attempt_clock, step, sent)
                     async with (
                         http.post(
                             url, data=sending, timeout=timeout, allow_redirects=False, **self._route.request(headers)
@@ -143,7 +144,8 @@ class GeminiClient:
             except MalformedResponseError as exc:
                 error = exc
             except TimeoutError as exc:  # aiohttp's socket timeouts, or the deadline cutting the attempt
-                error = TimedOutError(f"{type(exc).__name__} after {time.monotonic() - started:.1f}s")
+                detail = f"{type(exc).__name__} after {time.monotonic() - started:.1f}s"
+                error = TimedOutError(detail, unanswered=bool(sent))
             except aiohttp.ClientError as exc:
                 error = UnreachableError(redact(f"{type(exc).__name__}: {exc}", self._key))
             error.attempts = attempt
@@ -166,9 +168,9 @@ class GeminiClient:
         return delay
 
 
-async def _paced(body: StreamedBody, clock: asyncio.Timeout, step: float) -> AsyncIterator[bytes]:
+async def _paced(body: StreamedBody, clock: asyncio.Timeout, step: float, sent: list[bool]) -> AsyncIterator[bytes]:
     """The body's pieces, each to be sent within `step` seconds (aiohttp has no write timeout of its own); once
-    all are sent, the attempt's clock goes back to its deadline."""
+    all are sent, the attempt's clock goes back to its deadline and `sent` gets its True."""
     deadline = clock.when()
     assert deadline is not None  # the attempt's clock is made with one
     loop = asyncio.get_running_loop()
@@ -176,3 +178,4 @@ async def _paced(body: StreamedBody, clock: asyncio.Timeout, step: float) -> Asy
         clock.reschedule(min(loop.time() + step, deadline))
         yield piece
     clock.reschedule(deadline)
+    sent.append(True)

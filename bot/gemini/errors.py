@@ -53,8 +53,15 @@ class ServerFailedError(GeminiError):
 
 
 class TimedOutError(GeminiError):
+    """No answer in time. `unanswered`: the whole request had gone out when we gave up waiting, so Gemini may still
+    have made (and billed) the image; a 408/504 answer or a request cut short while sending is never billed."""
+
     retryable = True
     user_text = "Gemini didn't answer in time; nothing was charged. Please try again."
+
+    def __init__(self, detail: str = "", *, status: int = 0, unanswered: bool = False) -> None:
+        super().__init__(detail, status=status)
+        self.unanswered = unanswered
 
 
 class UnreachableError(GeminiError):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.catalog import FLASH_31, PRO_3
+from pytest import approx
+
+from bot.catalog import FLASH_31, PRO_3, lookup
 from bot.dispatcher import dispatch
 from bot.models import Invocation, Progress, Reply, UserRef
 from commands import COMMANDS
 from tests.core.conftest import ALICE, NOON, THREAD
 from tests.fakes.chat import RecordingResponder
+from tests.fakes.gemini.faults import Fault
 
 
 async def test_a_turn_cancelled_mid_call_refunds_and_leaves_nothing_pending(services, fake_gemini, responder) -> None:
@@ -22,12 +25,54 @@ async def test_a_turn_cancelled_mid_call_refunds_and_leaves_nothing_pending(serv
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
-    assert (await services.store.usage(ALICE.key, now=NOON)).day_credits == 0
+    usage = await services.store.usage(ALICE.key, now=NOON)
+    assert usage.day_credits == 0
+    # The request went out: Gemini may still make (and bill) the image, so USD budgets keep its estimate.
+    assert usage.month_usd == approx(lookup(services.settings.model).usd_per_image("1K"))
     assert await services.store.held_owners() == []
     assert services.charges == {} and not services.in_flight
     session = await services.store.active_session(THREAD.key)
     assert session is not None and session.head_turn_id is None
     assert await services.store.pending_turn_owners() == []
+
+
+async def test_a_turn_cancelled_before_its_call_went_out_costs_nothing(make_services, fake_gemini, responder) -> None:
+    services = await make_services(max_concurrent_calls=1)
+    async with services.model_slots:  # every model slot is taken: the turn waits for one
+        task = asyncio.create_task(
+            dispatch(Invocation("imagine", ALICE, THREAD, "a patient cat"), responder, services, COMMANDS)
+        )
+        while (await services.store.usage(ALICE.key, now=NOON)).day_credits == 0:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert fake_gemini.requests == []
+    usage = await services.store.usage(ALICE.key, now=NOON)
+    assert (usage.day_credits, usage.month_usd) == (0, 0.0)
+    assert await services.store.held_owners() == []
+
+
+async def test_a_call_given_up_on_keeps_its_estimate_for_the_budgets_but_not_its_credit(
+    make_services, fake_gemini, run
+) -> None:
+    services = await make_services(gemini_timeout_seconds=0.3, gemini_max_attempts=1)
+    fake_gemini.enqueue(Fault.HANG)
+    replies = await run("imagine", "a slow cat", on=services)
+
+    assert "didn't answer in time" in replies[-1].text and fake_gemini.requests
+    usage = await services.store.usage(ALICE.key, now=NOON)
+    assert usage.day_credits == 0
+    assert usage.month_usd == approx(lookup(services.settings.model).usd_per_image("1K"))
+
+
+async def test_an_error_gemini_answered_costs_nothing(services, fake_gemini, run) -> None:
+    fake_gemini.enqueue(Fault.DEADLINE, times=5, retry_delay="0.01s")
+    replies = await run("imagine", "a cat")
+
+    assert replies[-1].error and fake_gemini.requests
+    usage = await services.store.usage(ALICE.key, now=NOON)
+    assert (usage.day_credits, usage.month_usd) == (0, 0.0)
 
 
 class FailFirstUpload(RecordingResponder):
