@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -12,6 +15,19 @@ from bot.services import Services
 
 DOWNLOAD_CONNECTIONS = 64
 WEB_API_TIMEOUT_SECONDS = 30  # slack_sdk's own default
+
+
+class _TokenNotSkipped(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when given a client, then warns that the token "will be
+    unused": our client carries that same token, so the warning only misleads the operator who set it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_APP_LOG = logging.getLogger(f"slack_bolt.{AsyncApp.__name__}")  # the framework logger bolt's AsyncApp uses
+if not any(isinstance(known, _TokenNotSkipped) for known in _BOLT_APP_LOG.filters):
+    _BOLT_APP_LOG.addFilter(_TokenNotSkipped())
 
 
 async def build(services: Services) -> tuple[AsyncApp, SlackBot]:

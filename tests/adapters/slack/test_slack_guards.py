@@ -3,6 +3,7 @@ thread reply also sent to the channel. The real bolt app against the fakes, in b
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,15 @@ async def test_a_token_slack_refuses_stops_the_adapter_naming_its_variable(
     assert str(refused).startswith(f"Slack refused {variable} (invalid_auth): it should be ")
     assert "not-the-real-one" not in str(refused)
     assert fake_slack.socket_connects == 0
+
+
+async def test_the_bot_token_from_the_environment_raises_no_warning_that_it_is_unused(
+    make_slack_bot, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Operators set SLACK_BOT_TOKEN; bolt reads it too and warned it "will be unused" beside our client (which uses it).
+    monkeypatch.setenv("SLACK_BOT_TOKEN", fake_slack.bot_token)
+    caplog.set_level(logging.WARNING)
+    bot = await make_slack_bot()
+    await bot.deliver(fake_slack.slash_command("/imagine", "a fox", HUMAN, CHANNEL))
+    await uploads(fake_slack, 1)  # the bot still posts with its token
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_bolt")] == []
