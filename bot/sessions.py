@@ -103,8 +103,10 @@ async def build_history(
 ) -> History:
     """The session's first turn plus the last `keep` turns of the branch ending at `parent`, within `budget` bytes.
 
-    Signatures belong to the model that made them: only the run of turns made by `model` next to the parent is
-    sent. When the parent came from another model, its images start a fresh request as references instead.
+    Signatures belong to the model that made them: only turns made by `model` are sent, the run of them next to
+    the parent and, once that run fills `keep`, the session's first turn if `model` made it (across another model's
+    turns as across the turns `keep` leaves out: it holds what the session began from). When the parent came from
+    another model, its images start a fresh request as references instead.
     The parent is always sent; then the first turn, then older turns newest first, while they fit the budget
     (every turn re-sends its images: 2K and 4K sessions would pass the API's request limit within a few turns).
     A turn's size comes from its stored JSON and its blobs' sizes, so the images of a turn left out are never read.

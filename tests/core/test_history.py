@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from bot.catalog import FLASH_31
+from bot.catalog import FLASH_31, PRO_3
 from bot.services import Services
 from bot.sessions import blob_refs, build_history, load_content, stored_wire_size, wire_size
 from bot.store.sqlite import SqliteStore, images_path
@@ -59,6 +59,18 @@ async def test_a_first_turn_too_big_for_the_budget_gives_way_to_recent_turns(run
     parent, root, previous = [await _pair_size(services, i) for i in (ids[-1], ids[0], ids[-2])]
     assert root > previous  # the reference photo
     assert await _sent(services, ids[-1], keep=3, budget=parent + previous) == ["step 5", "step 6"]
+
+
+async def test_the_first_turn_of_this_model_is_sent_across_another_models_turns(run, services, fake_gemini) -> None:
+    await run("imagine", "a lighthouse", model=FLASH_31.id)
+    await run("imagine", "in oils", model=PRO_3.id)  # its signatures are Pro's: never sent to Flash
+    for step in range(1, 5):
+        await run("imagine", f"step {step}", model=FLASH_31.id)
+
+    body = fake_gemini.requests[-1].body
+    texts = [c["parts"][-1].get("text") for c in body["contents"] if c["role"] == "user"]
+    assert texts == ["a lighthouse", "step 1", "step 2", "step 3", "step 4"]  # history_turns=3, then the new turn
+    assert fake_gemini.requests[-1].status == 200  # Flash took back its own signatures
 
 
 async def test_the_parent_is_sent_even_over_budget(run, services) -> None:
