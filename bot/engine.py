@@ -38,6 +38,9 @@ class TurnPlan:
         image_size: Requested size, None for 1K.
         references: New reference images (data, mime).
         request_json: A stored user content to send again as it was (retry, variations); overrides prompt/refs.
+        caption: What the caption quotes, when not the prompt.
+        instruction: The words sent to the model, when not the prompt (upscale): the turn keeps the user's prompt,
+            so its caption, retry, variations and undo never show the bot's own instruction.
     """
 
     kind: str
@@ -49,10 +52,16 @@ class TurnPlan:
     references: tuple[tuple[bytes, str], ...] = ()
     request_json: str | None = None
     caption: str | None = None
+    instruction: str | None = None
 
     @property
     def size(self) -> str:
         return self.image_size or "1K"
+
+    @property
+    def words(self) -> str:
+        """The text of the user content sent to the model."""
+        return self.instruction or self.prompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +78,7 @@ class TurnDone:
 async def run_turns(inv: Invocation, services: Services, session: SessionRow, plans: list[TurnPlan]) -> list[Reply]:
     """Run the plans (variations side by side) and answer; delivered turns become charges settled on posting."""
     for plan in plans:
-        _request_for(plan, Content.user(plan.prompt, plan.references)).validate()
+        _request_for(plan, Content.user(plan.words, plan.references)).validate()
     now = services.now()
     costs = [(services.settings.credits_for(p.size), lookup(p.model).usd_per_image(p.size)) for p in plans]
     if len(plans) > 1:  # variations: refuse the set as a whole before reserving any of it
@@ -127,7 +136,7 @@ async def _run_one(
         if plan.request_json is not None:
             user = await load_content(store, plan.request_json)
         else:
-            user = Content.user(plan.prompt, plan.references)
+            user = Content.user(plan.words, plan.references)
         settings = services.settings
         history = await build_history(
             store,
@@ -137,7 +146,7 @@ async def _run_one(
             budget=settings.max_request_bytes - wire_size(user),
         )
         if history.carried and plan.request_json is None:
-            user = Content.user(plan.prompt, (*history.carried, *plan.references))
+            user = Content.user(plan.words, (*history.carried, *plan.references))
         request = _request_for(plan, user, history.contents)
         # The user's images and the pending turn row are written while the model works: the call doesn't need
         # them, and in a burst the image writer's queue would otherwise sit in front of every call.

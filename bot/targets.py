@@ -49,6 +49,23 @@ async def parent_of(turn: TurnRow, services: Services) -> TurnRow | None:
     return await services.store.get_turn(turn.parent_id) if turn.parent_id else None
 
 
+async def before_upscale(turn: TurnRow, services: Services) -> TurnRow:
+    """The image an upscale (or another take of one) was made from, else the turn itself: edits after an upscale
+    go on with the model and size the image had before it, not at 4K's price."""
+    seen = 0
+    while turn.kind == "upscale" and turn.parent_id and seen < 8:  # 2K then 4K is two; a cycle can't happen
+        parent = await parent_of(turn, services)
+        if parent is None:
+            break
+        turn, seen = parent, seen + 1
+    return turn
+
+
+def take_kind(turn: TurnRow, kind: str) -> str:
+    """Another take (retry, variation) of an upscale is an upscale too: edits after it go back to the size before."""
+    return "upscale" if turn.kind == "upscale" else kind
+
+
 def size_option(value: str | None) -> str | None:
     if value is None:
         return None

@@ -9,7 +9,7 @@ from bot.intake import check_prompt, read_references
 from bot.models import Invocation, Reply
 from bot.services import Services
 from bot.sessions import final_image_refs
-from bot.targets import aspect_option, session_of, size_option, target_turn
+from bot.targets import aspect_option, before_upscale, session_of, size_option, target_turn
 
 
 async def run(inv: Invocation, services: Services) -> list[Reply]:
@@ -17,8 +17,9 @@ async def run(inv: Invocation, services: Services) -> list[Reply]:
     session = await session_of(inv, services, create=True)
     has_history = inv.option("turn") is not None or session.head_turn_id is not None
     parent = await target_turn(inv, services, session) if has_history else None
-    spec = lookup(inv.option("model") or (parent.model if parent else services.settings.model))
-    size = size_option(inv.option("size")) or (parent.image_size if parent else None)
+    made = await before_upscale(parent, services) if parent else None  # an upscale is for keeping, not the new size
+    spec = lookup(inv.option("model") or (made.model if made else services.settings.model))
+    size = size_option(inv.option("size")) or (made.image_size if made else None)
     aspect = aspect_option(inv.option("aspect_ratio")) or (parent.aspect_ratio if parent else None)
     if parent is not None and parent.model != spec.id:
         # What the old model did may not exist on the new one; inherited options give way, asked-for ones don't.

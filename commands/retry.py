@@ -6,14 +6,14 @@ from bot.command import Command
 from bot.engine import TurnPlan, run_turns
 from bot.models import Invocation, Reply
 from bot.services import Services
-from bot.targets import parent_of, session_of, target_turn
+from bot.targets import parent_of, session_of, take_kind, target_turn
 
 
 async def run(inv: Invocation, services: Services) -> list[Reply]:
     session = await session_of(inv, services, create=False)
     turn = await target_turn(inv, services, session)
     plan = TurnPlan(
-        kind="retry",
+        kind=take_kind(turn, "retry"),
         prompt=turn.prompt,
         parent=await parent_of(turn, services),
         model=turn.model,
@@ -24,4 +24,9 @@ async def run(inv: Invocation, services: Services) -> list[Reply]:
     return await run_turns(inv, services, session, [plan])
 
 
-COMMAND = Command(name="retry", description="Try the last request again.", handler=run, session=True)
+COMMAND = Command(
+    name="retry",
+    description="Make the current image again from the same request, for another take.",
+    handler=run,
+    session=True,
+)

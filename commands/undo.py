@@ -1,4 +1,4 @@
-"""/undo — step the session back to the previous image; the next edit builds on that one."""
+"""/undo — step the session back to the image the current one was made from; the next edit builds on that one."""
 
 from __future__ import annotations
 
@@ -28,4 +28,4 @@ async def run(inv: Invocation, services: Services) -> Reply:
     )
 
 
-COMMAND = Command(name="undo", description="Go back to the previous image in this session.", handler=run, session=True)
+COMMAND = Command(name="undo", description="Go back to the image this one was made from.", handler=run, session=True)
