@@ -90,8 +90,8 @@ def to_output_mode(image: Image.Image) -> Image.Image:
         # 16-bit grey: scale to 8 bits, since a plain convert("L") clips everything above 255 to white.
         return image.convert("I").point(lambda value: value / 256).convert("L")
     if image.has_transparency_data:
-        rgba = image.convert("RGBA")
-        return rgba if rgba.getchannel("A").getextrema()[0] != 255 else rgba.convert("RGB")
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # no copy of what is RGBA already
+        return rgba if rgba.getextrema()[3][0] != 255 else rgba.convert("RGB")
     return image if image.mode in ("RGB", "L") else image.convert("RGB")
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -30,6 +32,10 @@ RejectReason = Literal["not_image", "unsupported", "too_large", "too_many_pixels
 
 # Sizes are counted in binary units but written "KB"/"MB" (1 MB = 1024 * 1024 bytes), the way Discord states its
 # 10 MiB upload limit, so that limit reads "10 MB" in messages.
+# References are prepared two at a time: a small PNG can declare 49 megapixels and decode to ~200 MB, so letting
+# every download slot decode at once could take gigabytes. Two keep both cores busy; most photos skip decoding.
+_PREPARING: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="image-prepare")
+
 _KB: Final = 1024
 _MB: Final = 1024 * _KB
 _GB: Final = 1024 * _MB
@@ -145,7 +151,8 @@ async def prepare_reference(
     mime = sniff_mime(data)
     if mime is None:
         raise _not_image(filename)
-    return await asyncio.to_thread(_prepare, data, mime, filename, max_pixels, max_side)
+    job = functools.partial(_prepare, data, mime, filename, max_pixels, max_side)
+    return await asyncio.get_running_loop().run_in_executor(_PREPARING, job)
 
 
 async def fit_upload(data: bytes, mime: str, *, limit_bytes: int) -> FittedImage:
@@ -186,6 +193,9 @@ def _prepare(data: bytes, mime: str, filename: str, max_pixels: int, max_side: i
             raise _corrupt(filename, mime) from exc
 
 
+_RESAMPLED: Final = frozenset({"RGB", "RGBA", "L", "LA"})  # modes LANCZOS resizes as they are
+
+
 def _prepare_opened(src: ImageFile.ImageFile, data: bytes, mime: str, max_side: int) -> PreparedImage:
     resized = max(src.size) > max_side
     animated = mime != "image/gif" and int(getattr(src, "n_frames", 1)) > 1
@@ -196,6 +206,8 @@ def _prepare_opened(src: ImageFile.ImageFile, data: bytes, mime: str, max_side: 
     image, rotated = to_upright(src, max_side=max_side)
     if mime in _KEEPABLE and not (rotated or resized or animated):
         return PreparedImage(data, mime, src.width, src.height, original_mime=mime, resized=False)
+    if max(image.size) > max_side and image.mode in _RESAMPLED:
+        image = shrink(image, max_side / max(image.size))  # first: a mode change of the full size is another copy
     out = to_output_mode(image)
     if max(out.size) > max_side:
         out = shrink(out, max_side / max(out.size))
