@@ -91,7 +91,7 @@ def to_output_mode(image: Image.Image) -> Image.Image:
         return image.convert("I").point(lambda value: value / 256).convert("L")
     if image.has_transparency_data:
         rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # no copy of what is RGBA already
-        return rgba if rgba.getextrema()[3][0] != 255 else rgba.convert("RGB")
+        return rgba if rgba.getchannel("A").getextrema()[0] != 255 else rgba.convert("RGB")
     return image if image.mode in ("RGB", "L") else image.convert("RGB")
 
 
