@@ -78,7 +78,7 @@ class TurnDone:
 async def run_turns(inv: Invocation, services: Services, session: SessionRow, plans: list[TurnPlan]) -> list[Reply]:
     """Run the plans (variations side by side) and answer; delivered turns become charges settled on posting."""
     for plan in plans:
-        _request_for(plan, Content.user(plan.words, plan.references)).validate()
+        check_plan(plan)
     now = services.now()
     costs = [(services.settings.credits_for(p.size), lookup(p.model).usd_per_image(p.size)) for p in plans]
     if len(plans) > 1:  # variations: refuse the set as a whole before reserving any of it
@@ -114,6 +114,15 @@ async def run_turns(inv: Invocation, services: Services, session: SessionRow, pl
         for reservation in held:
             if reservation.id not in handed_off:
                 await refund_quietly(services, reservation, usd=spent.get(reservation.id, 0.0))
+
+
+def check_plan(plan: TurnPlan) -> None:
+    """Refuse what the model can't do (size, aspect ratio, references) before anything is reserved.
+
+    Raises:
+        UnsupportedOptionError: with what the model offers instead.
+    """
+    _request_for(plan, Content.user(plan.words, plan.references)).validate()
 
 
 async def _run_one(

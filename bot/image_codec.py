@@ -20,6 +20,13 @@ _OPENERS: Final[dict[str, _Opener]] = {
 }
 if WebPImagePlugin.SUPPORTED:
     _OPENERS["image/webp"] = WebPImagePlugin.WebPImageFile
+try:  # Pillow 11.3+ with its libavif: AVIF photos (browsers save them) are read and sent on as PNG or JPEG
+    from PIL import AvifImagePlugin
+
+    if AvifImagePlugin.SUPPORTED:
+        _OPENERS["image/avif"] = AvifImagePlugin.AvifImageFile
+except ImportError:  # pragma: no cover - older Pillow: AVIF is refused by name
+    pass
 
 _GREY_MODES: Final = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
 _RGB_MODES: Final = frozenset({"RGB", "RGBA", "RGBX", "RGBa", "P", "PA"})

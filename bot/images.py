@@ -28,7 +28,7 @@ from bot.image_codec import (
 
 log = logging.getLogger(__name__)
 
-RejectReason = Literal["not_image", "unsupported", "too_large", "too_many_pixels", "corrupt"]
+RejectReason = Literal["not_image", "unsupported", "too_large", "too_many_pixels", "corrupt", "unavailable"]
 
 # Sizes are counted in binary units but written "KB"/"MB" (1 MB = 1024 * 1024 bytes), the way Discord states its
 # 10 MiB upload limit, so that limit reads "10 MB" in messages.
@@ -48,11 +48,14 @@ _LABELS: Final = {
     "image/gif": "GIF",
     "image/heic": "HEIC",
     "image/heif": "HEIF",
+    "image/avif": "AVIF",
 }
 _KEEPABLE: Final = frozenset({"image/png", "image/jpeg", "image/webp"})  # Gemini takes these bytes as they are
 _UNKNOWN_DECLARED: Final = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-# ISO BMFF major brands (bytes 8-12, after "ftyp") of HEIF stills; AVIF ("avif") is not one Gemini accepts.
+# ISO BMFF major brands (bytes 8-12, after "ftyp") of HEIF stills and AVIF (which Gemini doesn't take: converted).
 _HEIF_BRANDS: Final = {
+    b"avif": "image/avif",
+    b"avis": "image/avif",
     b"heic": "image/heic",
     b"heix": "image/heic",
     b"heim": "image/heic",
@@ -72,7 +75,8 @@ class ImageRejected(Exception):
     """An image the bot will not use, with a sentence a chat user understands.
 
     Attributes:
-        reason: Machine-readable cause: not_image, unsupported, too_large, too_many_pixels or corrupt.
+        reason: Machine-readable cause: not_image, unsupported, too_large, too_many_pixels, corrupt or unavailable
+            (the download failed).
         user_message: What to tell the user.
     """
 

@@ -30,15 +30,11 @@ def check_prompt(text: str, *, images: int, required: bool = True) -> str:
     return prompt
 
 
-async def read_references(
-    refs: tuple[ImageRef, ...], settings: Settings, *, max_count: int, slots: asyncio.Semaphore, carried: int = 0
-) -> list[PreparedImage]:
-    """Check every attachment before downloading any, then prepare them one at a time (bounded memory).
-    `carried`: images the turn sends besides these (the thread's last image, when the model changes).
+def check_attachments(refs: tuple[ImageRef, ...], settings: Settings, *, max_count: int, carried: int = 0) -> None:
+    """What can be refused before a byte is downloaded: how many images, and each one's declared type and size.
 
-    Each image is downloaded and checked holding one of the process's `slots`. A burst of edits otherwise fetches
-    every attachment at once: hundreds of streams of reads ready on the event loop together, and a /quota asked
-    meanwhile waits behind all of them (bench section 2). The others wait their turn for a slot, costing nothing.
+    Raises:
+        InputRejectedError: saying which attachment and why.
     """
     if len(refs) + carried > max_count:
         if not carried:
@@ -55,6 +51,22 @@ async def read_references(
                 size=ref.declared_size,
                 max_bytes=settings.max_attachment_bytes,
             )
+    except ImageRejected as exc:
+        raise InputRejectedError(exc.user_message) from exc
+
+
+async def read_references(
+    refs: tuple[ImageRef, ...], settings: Settings, *, max_count: int, slots: asyncio.Semaphore, carried: int = 0
+) -> list[PreparedImage]:
+    """Check every attachment before downloading any, then prepare them one at a time (bounded memory).
+    `carried`: images the turn sends besides these (the thread's last image, when the model changes).
+
+    Each image is downloaded and checked holding one of the process's `slots`. A burst of edits otherwise fetches
+    every attachment at once: hundreds of streams of reads ready on the event loop together, and a /quota asked
+    meanwhile waits behind all of them (bench section 2). The others wait their turn for a slot, costing nothing.
+    """
+    check_attachments(refs, settings, max_count=max_count, carried=carried)
+    try:
         prepared = []
         for ref in refs:
             async with slots:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.catalog import MODELS, SIZES, lookup
 from bot.command import Command, Option
-from bot.engine import TurnPlan, run_turns
-from bot.intake import check_prompt, read_references
+from bot.engine import TurnPlan, check_plan, run_turns
+from bot.errors import UserError
+from bot.intake import check_attachments, check_prompt, read_references
 from bot.models import Invocation, Reply
 from bot.services import Services
 from bot.sessions import final_image_refs
-from bot.targets import aspect_option, before_upscale, session_of, size_option, target_turn
+from bot.targets import (
+    aspect_option,
+    before_upscale,
+    session_of,
+    size_option,
+    target_turn,
+)
 
 
 async def run(inv: Invocation, services: Services) -> list[Reply]:
@@ -28,6 +37,15 @@ async def run(inv: Invocation, services: Services) -> list[Reply]:
         if aspect not in spec.aspect_ratios and not inv.option("aspect_ratio"):
             aspect = None
     prompt = check_prompt(inv.text, images=len(inv.images))
+    plan = TurnPlan(
+        kind="edit" if parent else "imagine",
+        prompt=prompt,
+        parent=parent,
+        model=spec.id,
+        aspect_ratio=aspect,
+        image_size=size,
+    )
+    check_plan(plan)  # options the model lacks are refused before anything is downloaded
     switched = parent is not None and parent.model != spec.id and parent.status == "done"
     carried = len(final_image_refs(parent.response_json)) if parent is not None and switched else 0
     references = await read_references(
@@ -37,16 +55,30 @@ async def run(inv: Invocation, services: Services) -> list[Reply]:
         slots=services.download_slots,
         carried=carried,  # the engine sends the thread's last image along to the new model
     )
-    plan = TurnPlan(
-        kind="edit" if parent else "imagine",
-        prompt=prompt,
-        parent=parent,
-        model=spec.id,
-        aspect_ratio=aspect,
-        image_size=size,
-        references=tuple((image.data, image.mime) for image in references),
-    )
+    plan = replace(plan, references=tuple((image.data, image.mime) for image in references))
     return await run_turns(inv, services, session, [plan])
+
+
+def refusal_before_start(inv: Invocation, services: Services) -> str | None:
+    """Why a request that would open a new session can't run, found before a thread or message is made for it:
+    the prompt, the options against the model, the attachments' count and declared types and sizes. None when it
+    may go ahead (what the downloads hold is checked by the turn itself)."""
+    try:
+        prompt = check_prompt(inv.text, images=len(inv.images))
+        spec = lookup(inv.option("model") or services.settings.model)
+        plan = TurnPlan(
+            kind="imagine",
+            prompt=prompt,
+            parent=None,
+            model=spec.id,
+            aspect_ratio=aspect_option(inv.option("aspect_ratio")),
+            image_size=size_option(inv.option("size")),
+        )
+        check_plan(plan)
+        check_attachments(inv.images, services.settings, max_count=spec.max_references)
+    except UserError as exc:
+        return exc.user_message
+    return None
 
 
 COMMAND = Command(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, features
 
 from bot.images import (
     ImageRejected,
@@ -97,7 +97,7 @@ HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
         (GIF, "image/gif"),
         (HEIC, "image/heic"),
         (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic", "image/heif"),
-        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1", None),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1", "image/avif"),
         (b"%PDF-1.7\n", None),
         (b"hello, this is text", None),
         (b"", None),
@@ -369,3 +369,14 @@ async def test_any_bytes_give_an_image_or_a_rejection(data: bytes) -> None:
     else:
         assert prepared.mime in ("image/png", "image/jpeg", "image/webp")
         assert max(prepared.width, prepared.height) <= 64
+
+
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow has no AVIF codec")
+async def test_an_avif_photo_is_sent_on_as_jpeg() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), RED).save(buffer, "AVIF")
+    prepared = await prepare_reference(
+        buffer.getvalue(), filename="photo.avif", max_bytes=20 << 20, max_pixels=50_000_000, max_side=2048
+    )
+    assert (prepared.mime, prepared.width, prepared.height) == ("image/jpeg", 64, 48)
+    assert Image.open(io.BytesIO(prepared.data)).getpixel((32, 24))[0] > 200  # still red

@@ -30,6 +30,7 @@ from bot.models import Button, Invocation
 from bot.services import Services
 from bot.targets import size_option
 from commands import COMMANDS
+from commands.imagine import refusal_before_start
 
 log = logging.getLogger(__name__)
 Interaction = discord.Interaction[Any]
@@ -122,6 +123,11 @@ class BananaHandlers(discord.Client):
         if await self._refused(interaction, channel.id):
             return
         user = user_ref(interaction.user)
+        asked = Invocation("imagine", user, None, prompt, tuple(DiscordAttachment(a) for a in attachments), options)
+        wrong = refusal_before_start(asked, self.services)
+        if wrong is not None:  # no public thread for a request that can't run
+            await interaction.edit_original_response(content=wrong)
+            return
         credits = self.services.settings.credits_for(size_option(options.get("size")) or "1K")
         short = await self.services.ledger.precheck(user, credits=credits, now=self.services.now())
         if short is not None:  # don't open an empty thread for someone who is out of credits
@@ -193,8 +199,8 @@ class BananaHandlers(discord.Client):
             await thread.send(denied, reference=message, mention_author=False)
             return
         text = self._without_mention(message.content)
-        if not text and not message.attachments:
-            return
+        if not text and not message.attachments and not self._addressed(message):
+            return  # a sticker, an embed: nothing to draw (a bare @mention is answered with what to send)
         options: dict[str, str] = {}
         parent_turn = await self._replied_turn(message)
         if parent_turn:
@@ -213,6 +219,10 @@ class BananaHandlers(discord.Client):
             await dispatch(invocation, responder, self.services, COMMANDS)
         finally:
             await responder.close()
+
+    def _addressed(self, message: discord.Message) -> bool:
+        me = self.user
+        return me is not None and any(user.id == me.id for user in message.mentions)
 
     async def _run(
         self,

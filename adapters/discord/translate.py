@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+import aiohttp
 import discord
 
 from bot.images import ImageRejected, human_bytes
@@ -38,7 +39,14 @@ class DiscordAttachment:
                 "too_large",
                 f"“{self.filename}” is {human_bytes(self.attachment.size)}; the limit is {human_bytes(max_bytes)}.",
             )
-        data = await self.attachment.read()
+        try:
+            data = await self.attachment.read()
+        except (discord.NotFound, discord.Forbidden) as exc:  # an expired CDN link, a deleted message
+            raise ImageRejected("unavailable", f"Discord no longer serves “{self.filename}”; attach it again.") from exc
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            raise ImageRejected(
+                "unavailable", f"I couldn't download “{self.filename}” from Discord; send it again in a moment."
+            ) from exc
         if len(data) > max_bytes:
             raise ImageRejected(
                 "too_large", f"“{self.filename}” is larger than it said; the limit is {human_bytes(max_bytes)}."

@@ -17,13 +17,22 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.files import SlackFile
 from adapters.slack.home import publish_home
 from adapters.slack.responder import SlackResponder
-from adapters.slack.translate import DM_THREAD, parse_admin, parse_flags, strip_mention, user_ref
+from adapters.slack.translate import (
+    DM_THREAD,
+    parse_admin,
+    parse_flags,
+    plain_text,
+    slack_escaped,
+    strip_mention,
+    user_ref,
+)
 from bot.dispatcher import dispatch
 from bot.models import Button, Invocation, ThreadRef
 from bot.proxies import EnvProxies
 from bot.services import Services
 from bot.targets import size_option
 from commands import COMMANDS
+from commands.imagine import refusal_before_start
 
 log = logging.getLogger(__name__)
 UPLOAD_LIMIT = 50 * 1024 * 1024
@@ -110,7 +119,7 @@ class SlackBot:
     ) -> None:
         await ack()
         user_id, channel, team = body["user_id"], body["channel_id"], body.get("team_id", "")
-        text, options = parse_flags(body.get("text", ""))
+        text, options = parse_flags(plain_text(body.get("text", "")))
         user = user_ref(user_id, team)
         if not text:
             await client.chat_postEphemeral(
@@ -123,6 +132,10 @@ class SlackBot:
         if not self._allowed(channel):
             await client.chat_postEphemeral(channel=channel, user=user_id, text="I'm not enabled in this channel.")
             return
+        wrong = refusal_before_start(Invocation("imagine", user, None, text, (), options), self.services)
+        if wrong is not None:  # no session message for a request that can't run
+            await client.chat_postEphemeral(channel=channel, user=user_id, text=wrong)
+            return
         credits = self.services.settings.credits_for(size_option(options.get("size")) or "1K")
         short = await self.services.ledger.precheck(user, credits=credits, now=self.services.now())
         if short is not None:  # no empty session thread for someone out of credits
@@ -131,7 +144,7 @@ class SlackBot:
         # Slack: slash commands can't run in threads, so the session gets a root message of its own.
         try:
             root = await client.chat_postMessage(
-                channel=channel, text=f"🍌 <@{user_id}> started an image session: “{text}”"
+                channel=channel, text=f"🍌 <@{user_id}> started an image session: “{slack_escaped(text)}”"
             )
         except SlackApiError as exc:  # the command works in channels the bot was never invited to
             error = str(exc.response.get("error", ""))
@@ -194,7 +207,7 @@ class SlackBot:
             SlackFile(info, self.http, self.token, self.services.settings.slack_file_hosts, self.proxies)
             for info in event.get("files") or ()
         )
-        text, options = parse_flags(text)
+        text, options = parse_flags(plain_text(text))
         invocation = Invocation(
             "imagine",
             user_ref(user_id, team),

@@ -43,14 +43,31 @@ class SlackFile:
             # Security: the bot token is only ever sent to Slack's own file host.
             raise ImageRejected("not_image", f"I can only fetch files Slack hosts; “{self.filename}” is elsewhere.")
         headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            return await self._download(url, headers, max_bytes)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ImageRejected(
+                "unavailable", f"I couldn't download “{self.filename}”: Slack's file host didn't answer. Send it again."
+            ) from exc
+
+    async def _download(self, url: str, headers: dict[str, str], max_bytes: int) -> bytes:
         route = self.proxies.route(url)
         async with self.http.get(url, allow_redirects=False, **route.request(headers)) as response:
             content_type = response.headers.get("content-type", "")
-            if response.status != 200 or content_type.startswith("text/html"):
-                raise ImageRejected(
+            if 300 <= response.status < 400 or (response.status == 200 and content_type.startswith("text/html")):
+                raise ImageRejected(  # Slack sends a token without files:read to its sign-in page
                     "not_image",
                     f"I couldn't download “{self.filename}” (Slack answered with a login page): "
                     "the app needs the files:read scope.",
+                )
+            if response.status in (403, 404, 410):
+                raise ImageRejected(
+                    "unavailable", f"“{self.filename}” is gone from Slack (deleted, or not shared with me)."
+                )
+            if response.status != 200:
+                raise ImageRejected(
+                    "unavailable",
+                    f"I couldn't download “{self.filename}” (Slack answered HTTP {response.status}). Send it again.",
                 )
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:

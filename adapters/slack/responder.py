@@ -9,6 +9,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.translate import slack_escaped
 from bot.models import Progress, Reply
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,11 @@ TEXT_LIMIT = 3000  # a section block's text limit; plain messages stay well unde
 
 def clip(text: str, limit: int = TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def message_text(text: str) -> str:
+    """A reply's text as a Slack message: the user's words in it escaped (see `slack_escaped`), then clipped."""
+    return clip(slack_escaped(text))
 
 
 def button_blocks(reply: Reply) -> list[dict[str, Any]]:
@@ -59,13 +65,13 @@ class SlackResponder:
     async def send(self, reply: Reply) -> None:
         if reply.ephemeral:
             await self.client.chat_postEphemeral(
-                channel=self.channel, user=self.user_id, text=clip(reply.text), thread_ts=self.thread_ts
+                channel=self.channel, user=self.user_id, text=message_text(reply.text), thread_ts=self.thread_ts
             )
             return
         if reply.images:
             await self.client.files_upload_v2(
                 channel=self.channel,
-                initial_comment=clip(reply.text),
+                initial_comment=message_text(reply.text),
                 file_uploads=[
                     {"content": image.data, "filename": image.filename, "title": image.filename}
                     for image in reply.images
@@ -81,7 +87,9 @@ class SlackResponder:
                     why = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
                     log.warning("the buttons of a posted image were not posted: %s", why)
             return
-        await self.client.chat_postMessage(channel=self.channel, text=clip(reply.text), thread_ts=self.thread_ts)
+        await self.client.chat_postMessage(
+            channel=self.channel, text=message_text(reply.text), thread_ts=self.thread_ts
+        )
 
     async def progress(self, event: Progress) -> None:
         try:

@@ -17,6 +17,33 @@ def strip_mention(text: str, bot_user_id: str | None) -> str:
     return text.strip()
 
 
+_MARKUP = re.compile(r"<([^<>]*)>")
+_OWN_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
+
+
+def plain_text(text: str) -> str:
+    """Slack's message markup as the words people saw: `<@U1|ann>` → @ann, `<#C1|design>` → #design,
+    `<https://x|label>` → label, `<!here>` → @here, and `&amp; &lt; &gt;` → `& < >` (Slack escapes those three)."""
+
+    def shown(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        target, _, label = inner.partition("|")
+        if target.startswith(("@", "#")):
+            return target[0] + (label or target[1:])
+        if target.startswith("!"):
+            return label or "@" + target[1:].split("^")[0]
+        return label or target
+
+    return _MARKUP.sub(shown, text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def slack_escaped(text: str) -> str:
+    """Text for a Slack message: `& < >` escaped, so a prompt quoted in a caption stays words (`<!channel>` typed
+    in a prompt pings nobody), except the `<@U…>` mentions the bot writes to attribute a turn."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _OWN_MENTION.sub(r"<@\1>", escaped)
+
+
 def parse_flags(text: str) -> tuple[str, dict[str, str]]:
     """`a fox --ar 16:9 --size 2K` -> ("a fox", {"aspect_ratio": "16:9", "size": "2K"})."""
     options = {_FLAG_NAMES[m.group(1).lower()]: m.group(2) for m in _FLAG.finditer(text)}

@@ -249,7 +249,8 @@ class FakeDiscord(Driver):
         attachment_id = request.match_info["attachment_id"]
         blob = self.state.blobs.get(attachment_id)
         # Discord's CDN refuses unsigned attachment links (hm=…) since 2024.
-        if blob is None or request.query.get("hm") != cdn_signature(attachment_id):
+        expired = request.match_info["name"] in self.state.expired
+        if blob is None or expired or request.query.get("hm") != cdn_signature(attachment_id):
             return web.Response(status=404, text="This content is no longer available.")
         content_type = mimetypes.guess_type(request.match_info["name"])[0] or "application/octet-stream"
         return web.Response(body=blob, headers={"Content-Type": content_type})

@@ -118,6 +118,7 @@ class DiscordState:
         self.channels: dict[str, Channel] = {}
         self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel id → message id → message object
         self.blobs: dict[str, bytes] = {}  # attachment id → bytes served by the CDN route
+        self.expired: set[str] = set()  # file names whose CDN links answer 404, as links do once they expire
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[str, list[dict[str, Any]]] = {}
 
