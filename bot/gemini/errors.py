@@ -111,6 +111,7 @@ class MalformedResponseError(GeminiError):
     user_text = "Gemini sent an answer I couldn't read; nothing was charged. Please try again."
 
 
+_SHOWN = 300  # characters of an error's message kept (logs, and the user's reply for a bad request)
 _RETRY_IN = re.compile(r"retry in ([0-9.]+)\s*s", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)s\s*$")
 
@@ -118,7 +119,9 @@ _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)s\s*$")
 def classify(status: int, body: bytes, *, secret: str = "") -> GeminiError:
     """Turn a non-200 answer into the error it means (§8 of the Gemini reference)."""
     error = _error_object(body)
-    message = redact(str(error.get("message") or body[:300].decode("utf-8", "replace")), secret)
+    # Masked before it is clipped: a clip first could cut the key in two and leave a fragment redact can't see.
+    raw = str(error.get("message") or body[: _SHOWN + 2 * len(secret)].decode("utf-8", "replace"))
+    message = redact(raw, secret)[:_SHOWN]
     code = str(error.get("status") or "")
     details = [d for d in error.get("details") or () if isinstance(d, dict)]
     reasons = {str(d.get("reason", "")) for d in details}
