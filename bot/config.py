@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.catalog import DEFAULT_MODEL, SIZES, UnknownModelError, lookup
@@ -52,8 +52,12 @@ class Settings(BaseSettings):
     user_monthly_usd: float | None = Field(None, ge=0)
     workspace_daily_usd: float | None = Field(None, ge=0)
     global_daily_usd: float | None = Field(None, ge=0)
-    reservation_ttl_seconds: int = Field(900, ge=5)
+    # A live process renews what it holds each maintenance round; what a killed one held (its credits, its
+    # threads' leases) frees itself this long after its last round. Three rounds: a restart is back in minutes.
+    reservation_ttl_seconds: int = Field(180, ge=5)
     maintenance_seconds: float = Field(60.0, gt=0)
+    shutdown_grace_seconds: float = Field(20.0, ge=0)  # SIGTERM: turns in flight get this long; keep it under the
+    # stop timeout of whatever runs the bot (docker stop: 10 s unless -t; the compose file gives 40 s)
     admins: CsvList = ()
     exempt_users: CsvList = ()
 
@@ -124,6 +128,16 @@ class Settings(BaseSettings):
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         return one_line(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _ttl_outlasts_the_heartbeat(self) -> Settings:
+        if self.reservation_ttl_seconds < 2 * self.maintenance_seconds:
+            raise ValueError(
+                f"BANANABOT_RESERVATION_TTL_SECONDS ({self.reservation_ttl_seconds}) must be at least twice "
+                f"BANANABOT_MAINTENANCE_SECONDS ({self.maintenance_seconds:g}): a live process renews its "
+                "reservations once per maintenance round"
+            )
+        return self
 
     @field_validator("model")
     @classmethod

@@ -62,11 +62,18 @@ async def _dispatch(
 
     started = time.monotonic()
     services.in_flight[user] += 1
+    answered = False
     try:
         # The thread is held until the replies are posted and settled, so the next turn sees the new head.
         async with services.queue.turn(inv.thread.key, on_queued=queued), thread_lease(services, inv.thread.key):
             await _progress(responder, Progress("started"))
-            replies = await _deliver(responder, services, await _call(command, inv, services))
+            result = await _call(command, inv, services)
+            answered = True
+            replies = await _deliver(responder, services, result)
+    except asyncio.CancelledError:
+        if not answered:  # a shutdown stopped it before any answer: its credits went back, and the user is told
+            await _stopped(responder, time.monotonic() - started)
+        raise
     finally:
         services.in_flight[user] -= 1
         if services.in_flight[user] <= 0:
@@ -140,6 +147,22 @@ async def _apologise(responder: Responder, failed: Reply) -> Reply:
     except Exception:
         log.warning("could not post the apology either")
     return apology
+
+
+STOPPED = "I had to stop before finishing this (the bot is restarting); nothing was charged. Send it again in a minute."
+
+
+async def _stopped(responder: Responder, elapsed: float) -> None:
+    """Say so and end the progress display, within a few seconds: the process is on its way out."""
+
+    async def tell() -> None:
+        await responder.send(_refusal(STOPPED))
+        await responder.progress(Progress("failed", elapsed=elapsed))
+
+    try:
+        await asyncio.wait_for(asyncio.shield(tell()), timeout=3.0)
+    except Exception:  # a courtesy on the way out; the refund does not depend on it
+        log.warning("could not tell the user their turn was stopped", exc_info=True)
 
 
 async def _progress(responder: Responder, event: Progress) -> None:

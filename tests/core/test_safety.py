@@ -7,7 +7,7 @@ import asyncio
 from pytest import approx
 
 from bot.catalog import FLASH_31, PRO_3, lookup
-from bot.dispatcher import dispatch
+from bot.dispatcher import STOPPED, dispatch
 from bot.models import Invocation, Progress, Reply, UserRef
 from commands import COMMANDS
 from tests.core.conftest import ALICE, NOON, THREAD
@@ -153,3 +153,18 @@ async def test_progress_reports_queue_positions_in_order(run, services, fake_gem
     assert third.events[0] == Progress("queued", position=2)
     prompts = [r.body["contents"][-1]["parts"][-1]["text"] for r in fake_gemini.requests]
     assert prompts == ["one", "two", "three"]  # strictly first come, first served
+
+
+async def test_a_turn_a_shutdown_stops_tells_its_user_and_ends_its_progress(services, fake_gemini, responder) -> None:
+    fake_gemini.latency = 30
+    task = asyncio.create_task(
+        dispatch(Invocation("imagine", ALICE, THREAD, "a slow cat"), responder, services, COMMANDS)
+    )
+    while not fake_gemini.requests:
+        await asyncio.sleep(0.02)
+    await services.drain(grace=0.1)  # what SIGTERM does, with BANANABOT_SHUTDOWN_GRACE_SECONDS=0.1
+
+    assert task.done()
+    assert responder.texts == [STOPPED] and responder.replies[0].ephemeral
+    assert [event.kind for event in responder.events] == ["started", "failed"]
+    assert (await services.store.usage(ALICE.key, now=NOON)).day_credits == 0
