@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.logs import configure_logging
 from bot.maintenance import run_maintenance
 from bot.memory import freeze_startup_heap, tune_allocator
+from bot.secret_text import shown_url
 from bot.services import Services, build_services
 from bot.store.postgres_dsn import redact
 
@@ -104,7 +105,15 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if settings.http_port is not None and not any(
         a.name == "slack" and settings.slack_app_token is None for a in adapters
     ):
-        await services.web.start(settings.http_port)
+        try:
+            await services.web.start(settings.http_port)
+        except OSError as exc:  # the port is taken, or not ours to bind
+            _say(
+                f"bananabot: can't serve health checks on BANANABOT_HTTP_PORT={settings.http_port}: {exc.strerror}",
+                err=True,
+            )
+            await services.close()
+            return EXIT_NOT_CONFIGURED
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -126,7 +135,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         for task in [*tasks, stopper]:
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)
-        await services.close()
+        await services.close(drain_timeout=settings.shutdown_grace_seconds)
 
 
 async def _chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -150,7 +159,7 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
 async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
     ok = True
     _say(f"GEMINI_API_KEY: {'set' if settings.gemini_api_key else 'MISSING'}")
-    _say(f"GEMINI_BASE_URL: {settings.gemini_base_url}")
+    _say(f"GEMINI_BASE_URL: {shown_url(settings.gemini_base_url)}")
     _say(f"model: {settings.model}")
     ok = ok and settings.gemini_api_key is not None
     try:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import get_args
 
 from bot.command import Command, Option
 from bot.errors import UserError
-from bot.models import Invocation, Reply
+from bot.models import Invocation, Platform, Reply
 from bot.services import Services
 
 ACTIONS = ("grant", "set", "block", "unblock", "exempt", "unexempt", "reset", "show")
@@ -14,6 +15,11 @@ ACTIONS = ("grant", "set", "block", "unblock", "exempt", "unexempt", "reset", "s
 
 async def apply(services: Services, *, action: str, user_key: str, amount: str | None, by: str) -> str:
     """Do one admin action; shared by the chat command and `bananabot quota ...`."""
+    platform, _, user_id = user_key.partition(":")
+    if platform not in get_args(Platform) or not user_id:
+        raise UserError(
+            f"“{user_key}” isn't a user key: write platform:id, like discord:123456789012345678 or slack:U0123ABCD."
+        )
     store = services.store
     now = services.now()
     policy = await store.get_policy(user_key)

@@ -12,6 +12,7 @@ import discord
 
 from bot.adapter import TokenRefused
 from bot.config import Settings
+from bot.secret_text import shown_url
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,9 @@ class DiscordAdapter:
     def doctor(self, settings: Settings) -> list[str]:
         if settings.discord_token is None:
             return ["discord: not configured (set DISCORD_TOKEN)"]
-        lines = [f"discord: token set; REST {settings.discord_api_url}"]
+        lines = [f"discord: token set; REST {shown_url(settings.discord_api_url)}"]
         if settings.discord_gateway_url:
-            lines.append(f"discord: gateway {settings.discord_gateway_url}")
+            lines.append(f"discord: gateway {shown_url(settings.discord_gateway_url)}")
         app_id = application_id_from_token(settings.discord_token.get_secret_value())
         if app_id:
             lines.append(f"discord: invite the bot with {invite_url(app_id)}")

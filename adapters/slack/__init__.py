@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
+from bot.secret_text import shown_url
 from bot.services import Services
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class SlackAdapter:
         else:
             mode = "MISSING: set SLACK_APP_TOKEN or SLACK_SIGNING_SECRET"
         return [
-            f"slack: bot token set; {mode}; Web API {settings.slack_api_url}",
+            f"slack: bot token set; {mode}; Web API {shown_url(settings.slack_api_url)}",
             f"slack: files fetched only from {', '.join(settings.slack_file_hosts)}",
         ]
 
@@ -66,14 +67,19 @@ class SlackAdapter:
         raise NotImplementedError("the Slack adapter has no terminal mode")
 
 
+HEALTH_POLL_SECONDS = 2.0
+
+
 async def _socket_mode(app: AsyncApp, services: Services, app_token: str) -> None:
     from adapters.slack.socket_mode import SocketModeHandler
 
     handler = SocketModeHandler(app, app_token)
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
-        services.adapter_status["slack"] = "connected"
-        await asyncio.Event().wait()
+        while True:  # /healthz says 503 while the socket is down (slack_sdk reconnects it meanwhile)
+            up = await handler.client.is_connected()
+            services.adapter_status["slack"] = "connected" if up else "disconnected"
+            await asyncio.sleep(HEALTH_POLL_SECONDS)
     finally:
         with contextlib.suppress(Exception):
             await handler.close_async()  # type: ignore[no-untyped-call]

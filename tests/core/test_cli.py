@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -112,3 +113,44 @@ async def test_an_output_over_the_upload_limit_is_reencoded_and_the_reply_says_s
     assert reply.images[0].mime == "image/jpeg" and size_of(reply.images[0].data) == (2048, 2048)
     assert "Re-encoded as JPEG" in reply.text
     assert (await services.store.usage(ALICE.key, now=NOON)).day_credits == 2
+
+
+async def test_doctor_masks_passwords_in_endpoint_urls(tmp_path: Path, fake_gemini: FakeGemini) -> None:
+    env = {
+        "GEMINI_API_KEY": "AIza-doctor",
+        "GEMINI_BASE_URL": "http://apiuser:hunter2PASSWORD@127.0.0.1:1/v1beta",
+        "DISCORD_TOKEN": "MTIz.discord.token",
+        "DISCORD_API_URL": "https://u:discordProxyPW@gateway.example/api/v10",
+    }
+    _, out, err = await cli(tmp_path, "doctor", env=env)
+
+    assert "GEMINI_BASE_URL: http://apiuser:***@127.0.0.1:1/v1beta" in out
+    assert "REST https://u:***@gateway.example/api/v10" in out
+    assert "hunter2PASSWORD" not in out + err and "discordProxyPW" not in out + err
+
+
+async def test_a_health_port_already_taken_is_one_line_naming_its_variable(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))  # the bot binds every interface too
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"GEMINI_API_KEY": "AIza-x", "DISCORD_TOKEN": "MTIz.x.y", "BANANABOT_HTTP_PORT": str(port)}
+        code, _, err = await cli(tmp_path, "run", env=env)
+
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"bananabot: can't serve health checks on BANANABOT_HTTP_PORT={port}: ")
+    assert last.endswith("address already in use")
+    assert "Traceback" not in err
+
+
+async def test_quota_refuses_a_user_key_without_its_platform(tmp_path: Path) -> None:
+    code, _, err = await cli(tmp_path, "quota", "block", "alice")
+    assert code == 1 and "“alice” isn't a user key: write platform:id" in err
+
+
+async def test_a_reservation_ttl_the_heartbeat_cannot_keep_up_with_is_refused(tmp_path: Path) -> None:
+    env = {"BANANABOT_RESERVATION_TTL_SECONDS": "60", "BANANABOT_MAINTENANCE_SECONDS": "60"}
+    code, _, err = await cli(tmp_path, "doctor", env=env)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "BANANABOT_RESERVATION_TTL_SECONDS (60) must be at least twice BANANABOT_MAINTENANCE_SECONDS (60)" in err

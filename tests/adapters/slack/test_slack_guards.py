@@ -3,6 +3,7 @@ thread reply also sent to the channel. The real bolt app against the fakes, in b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -136,3 +137,30 @@ async def test_the_bot_token_from_the_environment_raises_no_warning_that_it_is_u
     await bot.deliver(fake_slack.slash_command("/imagine", "a fox", HUMAN, CHANNEL))
     await uploads(fake_slack, 1)  # the bot still posts with its token
     assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_bolt")] == []
+
+
+@pytest.mark.parametrize("mode", ["socket"])
+async def test_healthz_says_503_while_the_socket_is_down_and_200_once_it_is_back(
+    make_slack_bot, fake_slack: FakeSlack
+) -> None:
+    bot = await make_slack_bot()
+    assert (await bot.services.web.health())[0]
+    fake_slack.fail_next("apps.connections.open", "internal_error", times=10_000)  # no new socket for now
+    await fake_slack.drop_socket()
+
+    async def healthy() -> bool:
+        return (await bot.services.web.health())[0]
+
+    await wait_for_health(healthy, want=False)
+    assert (await bot.services.web.health())[1]["adapters"]["slack"] == "disconnected"
+    connects = fake_slack.socket_connects
+    fake_slack.heal("apps.connections.open")
+    await fake_slack.wait_socket(timeout=30, more_than=connects)
+    await wait_for_health(healthy, want=True)
+
+
+async def wait_for_health(healthy, *, want: bool, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await healthy() != want:
+        assert asyncio.get_running_loop().time() < deadline, f"/healthz never became {'ok' if want else '503'}"
+        await asyncio.sleep(0.2)

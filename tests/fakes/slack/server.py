@@ -171,6 +171,10 @@ class FakeSlack(PayloadFactory, StateQueries):
         """The next `times` calls of `method` answer `{"ok": false, "error": error}` (HTTP 200)."""
         self.api.fail_next(method, error, times=times)
 
+    def heal(self, method: str) -> None:
+        """Drop what is still scripted for `method`: it answers normally again."""
+        self.api.heal(method)
+
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """The next `times` calls of `method` are answered `seconds` late (a slow Slack, or a slow network)."""
         self.api.delay_next(method, seconds, times=times)

@@ -44,6 +44,9 @@ class WebApi:
     def fail_next(self, method: str, error: str, *, times: int = 1) -> None:
         self._scripts.setdefault(method, deque()).extend([_Script(error)] * times)
 
+    def heal(self, method: str) -> None:
+        self._scripts.pop(method, None)
+
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         self._delays.setdefault(method, deque()).extend([seconds] * times)
 
