@@ -205,7 +205,7 @@ class SlackBot:
             return
         files = tuple(
             SlackFile(info, self.http, self.token, self.services.settings.slack_file_hosts, self.proxies)
-            for info in event.get("files") or ()
+            for info in [await self._file_info(info) for info in event.get("files") or ()]
         )
         text, options = parse_flags(plain_text(text))
         invocation = Invocation(
@@ -219,6 +219,19 @@ class SlackBot:
             upload_limit=UPLOAD_LIMIT,
         )
         await dispatch(invocation, responder, self.services, COMMANDS)
+
+    async def _file_info(self, info: dict[str, Any]) -> dict[str, Any]:
+        """A file's full object. In Slack Connect channels an event carries only the id and `file_access:
+        check_file_info`, and files.info gives the rest (name, type, size, download URL)."""
+        if info.get("file_access") != "check_file_info" or not info.get("id"):
+            return info
+        try:
+            answer = await self.client.files_info(file=str(info["id"]))
+        except SlackApiError as exc:
+            log.info("files.info for %s failed: %s", info["id"], exc.response.get("error"))
+            return info
+        found = answer.get("file")
+        return dict(found) if isinstance(found, dict) else info
 
     def _allowed(self, channel: str) -> bool:
         allowed = self.services.settings.slack_allowed_channels

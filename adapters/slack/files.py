@@ -38,6 +38,10 @@ class SlackFile:
 
     async def read(self, max_bytes: int) -> bytes:
         url = str(self.info.get("url_private_download") or self.info.get("url_private") or "")
+        if not url:  # e.g. a Slack Connect file that files.info would not open for us
+            raise ImageRejected(
+                "unavailable", f"Slack gave me no way to download “{self.filename}”; attach it here again."
+            )
         host = urlsplit(url).netloc.lower()
         if urlsplit(url).scheme not in ("https", "http") or host not in self.allowed_hosts:
             # Security: the bot token is only ever sent to Slack's own file host.

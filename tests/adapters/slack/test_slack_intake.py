@@ -91,3 +91,33 @@ async def test_slash_imagine_with_an_option_the_model_lacks_posts_no_session_mes
 
     assert fake_gemini.requests == []
     assert [m for m in fake_slack.history(CHANNEL) if "started an image session" in m.get("text", "")] == []
+
+
+@pytest.mark.parametrize("mode", ["socket"])
+async def test_a_slack_connect_file_is_looked_up_with_files_info_and_used(
+    slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini
+) -> None:
+    # Slack Connect: the event's file carries only its id and file_access "check_file_info" (see the reference).
+    hosted = fake_slack.add_file("partner.png", "image/png", png_bytes(96, 64))
+    stub = {"id": hosted["id"], "mode": "file_access", "file_access": "check_file_info", "user": HUMAN}
+    await slack_bot.deliver(
+        fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> use this", files=[stub])
+    )
+    await uploads(fake_slack, 1)
+
+    assert fake_slack.ephemerals(HUMAN) == []
+    assert any("inlineData" in part for part in fake_gemini.requests[0].body["contents"][-1]["parts"])
+
+
+@pytest.mark.parametrize("mode", ["socket"])
+async def test_a_slack_connect_file_slack_will_not_open_is_named(
+    slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini
+) -> None:
+    stub = {"id": "F0NOTHERE", "mode": "file_access", "file_access": "check_file_info", "user": HUMAN}
+    await slack_bot.deliver(
+        fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> use this", files=[stub])
+    )
+    refusal = await ephemeral(fake_slack, HUMAN, "no way to download")
+
+    assert "attach it here again" in refusal["text"]
+    assert fake_gemini.requests == [] and await credits(slack_bot, ALICE_KEY) == 0
