@@ -15,13 +15,19 @@ from tests.fakes.chat import RecordingResponder
 from tests.fakes.gemini.faults import Fault
 
 
-async def test_a_turn_cancelled_mid_call_refunds_and_leaves_nothing_pending(services, fake_gemini, responder) -> None:
-    fake_gemini.latency = 5
+async def slow_turn_under_way(services, fake_gemini, responder) -> asyncio.Task[list[Reply]]:  # type: ignore[no-untyped-def]
+    """A turn whose model call has gone out and takes 30 s."""
+    fake_gemini.latency = 30
     task = asyncio.create_task(
         dispatch(Invocation("imagine", ALICE, THREAD, "a slow cat"), responder, services, COMMANDS)
     )
     while not fake_gemini.requests:
         await asyncio.sleep(0.02)
+    return task
+
+
+async def test_a_turn_cancelled_mid_call_refunds_and_leaves_nothing_pending(services, fake_gemini, responder) -> None:
+    task = await slow_turn_under_way(services, fake_gemini, responder)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
@@ -156,12 +162,7 @@ async def test_progress_reports_queue_positions_in_order(run, services, fake_gem
 
 
 async def test_a_turn_a_shutdown_stops_tells_its_user_and_ends_its_progress(services, fake_gemini, responder) -> None:
-    fake_gemini.latency = 30
-    task = asyncio.create_task(
-        dispatch(Invocation("imagine", ALICE, THREAD, "a slow cat"), responder, services, COMMANDS)
-    )
-    while not fake_gemini.requests:
-        await asyncio.sleep(0.02)
+    task = await slow_turn_under_way(services, fake_gemini, responder)
     await services.drain(grace=0.1)  # what SIGTERM does, with BANANABOT_SHUTDOWN_GRACE_SECONDS=0.1
 
     assert task.done()
