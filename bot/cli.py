@@ -135,7 +135,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         for task in [*tasks, stopper]:
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)
-        await services.close(drain_timeout=settings.shutdown_grace_seconds)
+        await services.close()  # drains for BANANABOT_SHUTDOWN_GRACE_SECONDS
 
 
 async def _chat(settings: Settings, args: argparse.Namespace) -> int:

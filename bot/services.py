@@ -72,8 +72,10 @@ class Services:
             return True
         return any(f"{user.platform}-role:{role}" in admins for role in user.roles)
 
-    async def drain(self, grace: float = 30.0) -> None:
-        """Let dispatches in progress finish (post, settle); cancel what's left after `grace` seconds (they refund)."""
+    async def drain(self, grace: float | None = None) -> None:
+        """Let dispatches in progress finish (post, settle); cancel what's left after `grace` seconds (they refund
+        and tell their users). The default is BANANABOT_SHUTDOWN_GRACE_SECONDS: the adapters drain with it on stop."""
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
         current = asyncio.current_task()
         pending = {task for task in self.running if task is not current and not task.done()}
         if not pending:
@@ -89,7 +91,7 @@ class Services:
             if settling:
                 await asyncio.wait(settling, timeout=5.0)
 
-    async def close(self, *, drain_timeout: float = 30.0) -> None:
+    async def close(self, *, drain_timeout: float | None = None) -> None:
         await self.drain(drain_timeout)
         await self.web.stop()
         await self.gemini.aclose()

@@ -12,6 +12,7 @@ import pytest
 from adapters.slack import ADAPTER
 from adapters.slack.app import OOPS
 from bot.adapter import TokenRefused
+from bot.dispatcher import STOPPED
 from tests.adapters import refusal_at_start
 from tests.adapters.slack.test_slack_e2e import ALICE_KEY, credits, idle, uploads
 from tests.core.conftest import make_settings
@@ -164,3 +165,20 @@ async def wait_for_health(healthy, *, want: bool, timeout: float = 30.0) -> None
     while await healthy() != want:
         assert asyncio.get_running_loop().time() < deadline, f"/healthz never became {'ok' if want else '503'}"
         await asyncio.sleep(0.2)
+
+
+async def test_a_stop_drains_for_the_configured_grace_and_tells_the_user(
+    make_slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini
+) -> None:
+    bot = await make_slack_bot(shutdown_grace_seconds=0.5)
+    fake_gemini.latency = 60
+    await bot.deliver(fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> a slow fox"))
+    await fake_slack.wait_until(lambda: fake_gemini.requests, timeout=10)
+
+    started = asyncio.get_running_loop().time()
+    await bot.stop()  # what SIGTERM does: the adapter stops and drains, then the services close
+    assert asyncio.get_running_loop().time() - started < 8  # 0.5 s of grace, not the 30 s it used to be
+
+    assert [m["text"] for m in fake_slack.ephemerals(HUMAN)] == [STOPPED]
+    await bot.start()  # the database is kept: nothing is left held
+    assert await credits(bot, ALICE_KEY) == 0 and await bot.services.store.held_owners() == []
