@@ -11,7 +11,6 @@ from bot.catalog import lookup
 from bot.charges import Charge, mark_failed, refund_quietly
 from bot.errors import UserError
 from bot.gemini import Content, GeminiError, ImageRequest
-from bot.gemini.errors import TimedOutError
 from bot.gemini.outcomes import ImagesDelivered, Outcome
 from bot.images import ImageRejected, fit_upload
 from bot.logs import TURN_ID
@@ -171,13 +170,16 @@ async def _run_one(
         await recording  # the row exists before it is finished
         await store.finish_turn(turn_id, _result(services, plan, outcome, delivered, response_json))
         finished = True
-        return TurnDone(turn_id, plan, outcome=outcome, usd=outcome.usage.cost_usd)
+        # Attempts given up on before this answer may have been billed too: the budgets count their estimate.
+        return TurnDone(
+            turn_id, plan, outcome=outcome, usd=outcome.usage.cost_usd + reservation.usd * outcome.unanswered
+        )
     except (GeminiError, UserError) as exc:
         services.metrics.turns.labels(inv.user.platform, type(exc).__name__).inc()
         services.metrics.errors.labels(type(exc).__name__).inc()
         await _fail(services, turn_id, recording, type(exc).__name__, getattr(exc, "detail", "") or str(exc))
         finished = True
-        usd = reservation.usd if _unanswered(exc) else 0.0
+        usd = reservation.usd * exc.unanswered if isinstance(exc, GeminiError) else 0.0
         return TurnDone(turn_id, plan, error=exc.user_message, usd=usd)
     except LookupError as exc:  # an image of the stored history is gone from the blob store
         log.error("turn %s: %s", turn_id, exc)
@@ -189,7 +191,8 @@ async def _run_one(
         log.exception("turn %s failed unexpectedly", turn_id)
         await _fail(services, turn_id, recording, "error", "unexpected error")
         finished = True
-        usd = outcome.usage.cost_usd if outcome is not None else 0.0  # a model call that was made still cost it
+        # A model call that was made still cost it.
+        usd = outcome.usage.cost_usd + reservation.usd * outcome.unanswered if outcome is not None else 0.0
         return TurnDone(turn_id, plan, error="Something went wrong on my side; nothing was charged.", usd=usd)
     finally:
         if not finished:  # cancelled mid-turn: never leave it pending
@@ -235,12 +238,6 @@ async def _fail(
             log.warning("turn %s: its row was never written: %s: %s", turn_id, type(exc).__name__, exc)
             return
     await mark_failed(services, turn_id, outcome, detail)
-
-
-def _unanswered(exc: Exception) -> bool:
-    """A call we gave up waiting for: Gemini may still have made, and billed, its image. (Its own error answers,
-    504 included, are not billed.)"""
-    return isinstance(exc, TimedOutError) and exc.unanswered
 
 
 def _request_for(plan: TurnPlan, user: Content, history: tuple[Content, ...] = ()) -> ImageRequest:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import sys
@@ -113,6 +114,7 @@ class GeminiClient:
         http = self._session()
         started = time.monotonic()
         attempt = 0
+        lost = 0  # attempts sent whole and never answered: each may have been billed
         while True:
             attempt += 1
             error: GeminiError
@@ -140,15 +142,15 @@ class GeminiClient:
                             outcome, error = None, classify(response.status, raw, secret=self._key)
                         del raw  # before the next answer is let in
                 if outcome is not None:
-                    return outcome
+                    return dataclasses.replace(outcome, unanswered=lost) if lost else outcome
             except MalformedResponseError as exc:
                 error = exc
             except TimeoutError as exc:  # aiohttp's socket timeouts, or the deadline cutting the attempt
-                detail = f"{type(exc).__name__} after {time.monotonic() - started:.1f}s"
-                error = TimedOutError(detail, unanswered=bool(sent))
+                error = TimedOutError(f"{type(exc).__name__} after {time.monotonic() - started:.1f}s")
+                lost += 1 if sent else 0
             except aiohttp.ClientError as exc:
                 error = UnreachableError(redact(f"{type(exc).__name__}: {exc}", self._key))
-            error.attempts = attempt
+            error.attempts, error.unanswered = attempt, lost
             delay = self._next_delay(error, attempt, started)
             if delay is None:
                 log.warning(

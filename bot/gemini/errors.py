@@ -16,6 +16,8 @@ class GeminiError(Exception):
         retryable: Whether another attempt may succeed.
         retry_after: Seconds Gemini asked us to wait (RetryInfo), if any.
         attempts: Attempts made before giving up (set by the client).
+        unanswered: Attempts whose whole request went out and got no answer in time (set by the client): Gemini
+            may still have made, and billed, an image for each.
     """
 
     retryable: ClassVar[bool] = False
@@ -27,6 +29,7 @@ class GeminiError(Exception):
         self.detail = detail
         self.retry_after = retry_after
         self.attempts = 0
+        self.unanswered = 0
 
     @property
     def user_message(self) -> str:
@@ -53,15 +56,8 @@ class ServerFailedError(GeminiError):
 
 
 class TimedOutError(GeminiError):
-    """No answer in time. `unanswered`: the whole request had gone out when we gave up waiting, so Gemini may still
-    have made (and billed) the image; a 408/504 answer or a request cut short while sending is never billed."""
-
     retryable = True
     user_text = "Gemini didn't answer in time; nothing was charged. Please try again."
-
-    def __init__(self, detail: str = "", *, status: int = 0, unanswered: bool = False) -> None:
-        super().__init__(detail, status=status)
-        self.unanswered = unanswered
 
 
 class UnreachableError(GeminiError):
@@ -119,8 +115,9 @@ _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)s\s*$")
 def classify(status: int, body: bytes, *, secret: str = "") -> GeminiError:
     """Turn a non-200 answer into the error it means (§8 of the Gemini reference)."""
     error = _error_object(body)
-    # Masked before it is clipped: a clip first could cut the key in two and leave a fragment redact can't see.
-    raw = str(error.get("message") or body[: _SHOWN + 2 * len(secret)].decode("utf-8", "replace"))
+    # All of it masked before it is clipped: a clip first could cut a copy of the key in two, leaving a fragment
+    # redact can't see (and each masked copy is shorter than the key, so any window would shift).
+    raw = str(error.get("message") or body.decode("utf-8", "replace"))
     message = redact(raw, secret)[:_SHOWN]
     code = str(error.get("status") or "")
     details = [d for d in error.get("details") or () if isinstance(d, dict)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.catalog import ModelSpec
@@ -54,6 +54,8 @@ class Outcome:
         content: The model's content exactly as received (None when there was none), to store and send back.
         response_id: Gemini's responseId, for logs.
         attempts: How many HTTP attempts the call took.
+        unanswered: Earlier attempts whose whole request went out and got no answer in time (Gemini may have
+            billed an image for each).
     """
 
     model: str
@@ -61,6 +63,7 @@ class Outcome:
     content: Content | None
     response_id: str
     attempts: int
+    unanswered: int = field(default=0, kw_only=True)
 
     @property
     def delivered(self) -> bool:

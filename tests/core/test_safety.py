@@ -72,6 +72,24 @@ async def test_a_call_given_up_on_keeps_its_estimate_for_the_budgets_but_not_its
     assert usage.month_usd == approx(lookup(services.settings.model).usd_per_image("1K"))
 
 
+async def test_an_attempt_given_up_on_keeps_its_estimate_whatever_the_retry_ends_in(
+    make_services, fake_gemini, run
+) -> None:
+    services = await make_services(gemini_timeout_seconds=0.3, gemini_max_attempts=2, gemini_backoff_seconds=0.01)
+    estimate = lookup(services.settings.model).usd_per_image("1K")
+    fake_gemini.enqueue(Fault.HANG)  # attempt 1: sent whole, never answered (Gemini may still bill it)
+    fake_gemini.enqueue(Fault.OVERLOADED)  # attempt 2: a 503, never billed
+    [failed] = await run("imagine", "a slow cat", on=services)
+    assert failed.error and len(fake_gemini.requests) == 2
+    assert (await services.store.usage(ALICE.key, now=NOON)).month_usd == approx(estimate)
+
+    fake_gemini.enqueue(Fault.HANG)  # attempt 1 lost again, then attempt 2 delivers: both count
+    [delivered] = await run("imagine", "a slow dog", on=services)
+    assert delivered.images
+    usage = await services.store.usage(ALICE.key, now=NOON)
+    assert usage.day_credits == 1 and usage.month_usd > 2 * estimate
+
+
 async def test_an_error_gemini_answered_costs_nothing(services, fake_gemini, run) -> None:
     fake_gemini.enqueue(Fault.DEADLINE, times=5, retry_delay="0.01s")
     replies = await run("imagine", "a cat")
