@@ -29,6 +29,8 @@ async def run(inv: Invocation, services: Services) -> list[Reply]:
     made = await before_upscale(parent, services) if parent else None  # an upscale is for keeping, not the new size
     spec = lookup(inv.option("model") or (made.model if made else services.settings.model))
     size = size_option(inv.option("size")) or (made.image_size if made else None)
+    if parent and made is not parent and size is not None and size not in spec.sizes and not inv.option("model"):
+        spec = lookup(parent.model)  # a size asked for that only the upscale's model makes: go on with that one
     aspect = aspect_option(inv.option("aspect_ratio")) or (parent.aspect_ratio if parent else None)
     if parent is not None and parent.model != spec.id:
         # What the old model did may not exist on the new one; inherited options give way, asked-for ones don't.

@@ -3,6 +3,8 @@ the image was made at (a 4K edit costs four credits)."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.catalog import FLASH_25, FLASH_31
 from commands.upscale import INSTRUCTION
 from tests.core.conftest import ALICE, NOON, THREAD
@@ -70,8 +72,9 @@ async def test_an_edit_after_an_upscale_goes_on_at_the_model_and_size_from_befor
     assert "1K" in edit.text.splitlines()[1]
 
 
-async def test_an_edit_after_an_upscale_can_still_ask_for_the_large_size(run, services, fake_gemini) -> None:
-    await run("imagine", "a tree")
+@pytest.mark.parametrize("model", [FLASH_31, FLASH_25])  # Nano Banana draws only 1K: its upscale went to Nano Banana 2
+async def test_an_edit_after_an_upscale_can_still_ask_for_the_large_size(run, services, fake_gemini, model) -> None:
+    await run("imagine", "a tree", model=model.id)
     await run("upscale", size="2K")
     before = await credits(services)
     [edit] = await run("imagine", "add a swing", size="2K")
