@@ -229,6 +229,9 @@ class SlackBot:
             answer = await self.client.files_info(file=str(info["id"]))
         except SlackApiError as exc:
             log.info("files.info for %s failed: %s", info["id"], exc.response.get("error"))
+            return info  # the download then names the file it can't get
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("files.info for %s failed: %s", info["id"], type(exc).__name__)
             return info
         found = answer.get("file")
         return dict(found) if isinstance(found, dict) else info

@@ -20,9 +20,9 @@ def clip(text: str, limit: int = TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def message_text(text: str) -> str:
+def message_text(text: str, asker: str) -> str:
     """A reply's text as a Slack message: the user's words in it escaped (see `slack_escaped`), then clipped."""
-    return clip(slack_escaped(text))
+    return clip(slack_escaped(text, asker=asker))
 
 
 def button_blocks(reply: Reply) -> list[dict[str, Any]]:
@@ -65,13 +65,16 @@ class SlackResponder:
     async def send(self, reply: Reply) -> None:
         if reply.ephemeral:
             await self.client.chat_postEphemeral(
-                channel=self.channel, user=self.user_id, text=message_text(reply.text), thread_ts=self.thread_ts
+                channel=self.channel,
+                user=self.user_id,
+                text=message_text(reply.text, self.user_id),
+                thread_ts=self.thread_ts,
             )
             return
         if reply.images:
             await self.client.files_upload_v2(
                 channel=self.channel,
-                initial_comment=message_text(reply.text),
+                initial_comment=message_text(reply.text, self.user_id),
                 file_uploads=[
                     {"content": image.data, "filename": image.filename, "title": image.filename}
                     for image in reply.images
@@ -88,7 +91,7 @@ class SlackResponder:
                     log.warning("the buttons of a posted image were not posted: %s", why)
             return
         await self.client.chat_postMessage(
-            channel=self.channel, text=message_text(reply.text), thread_ts=self.thread_ts
+            channel=self.channel, text=message_text(reply.text, self.user_id), thread_ts=self.thread_ts
         )
 
     async def progress(self, event: Progress) -> None:

@@ -18,7 +18,6 @@ def strip_mention(text: str, bot_user_id: str | None) -> str:
 
 
 _MARKUP = re.compile(r"<([^<>]*)>")
-_OWN_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
 
 
 def plain_text(text: str) -> str:
@@ -37,11 +36,12 @@ def plain_text(text: str) -> str:
     return _MARKUP.sub(shown, text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def slack_escaped(text: str) -> str:
-    """Text for a Slack message: `& < >` escaped, so a prompt quoted in a caption stays words (`<!channel>` typed
-    in a prompt pings nobody), except the `<@U…>` mentions the bot writes to attribute a turn."""
+def slack_escaped(text: str, *, asker: str | None = None) -> str:
+    """Text for a Slack message: `& < >` escaped, so a prompt quoted in a caption stays words (`<!channel>` or
+    `<@U…>` typed in a prompt pings nobody). Only the mention of `asker`, which the bot writes to attribute the
+    turn to whoever asked, stays a mention."""
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _OWN_MENTION.sub(r"<@\1>", escaped)
+    return escaped.replace(f"&lt;@{asker}&gt;", f"<@{asker}>") if asker else escaped
 
 
 def parse_flags(text: str) -> tuple[str, dict[str, str]]:

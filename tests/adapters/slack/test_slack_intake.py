@@ -31,15 +31,16 @@ def test_slack_markup_becomes_the_words_people_saw(wire: str, typed: str) -> Non
     assert plain_text(wire) == typed
 
 
-def test_text_posted_back_is_escaped_but_the_bots_own_mentions_stay_mentions() -> None:
-    assert slack_escaped("“<!channel> & <b>” — <@U0ALICE>") == "“&lt;!channel&gt; &amp; &lt;b&gt;” — <@U0ALICE>"
+def test_text_posted_back_is_escaped_and_only_the_askers_mention_stays_a_mention() -> None:
+    posted = slack_escaped("“<!channel> & <b> <@U0BOSS>” — <@U0ALICE>", asker="U0ALICE")
+    assert posted == "“&lt;!channel&gt; &amp; &lt;b&gt; &lt;@U0BOSS&gt;” — <@U0ALICE>"
 
 
 @pytest.mark.parametrize("mode", ["socket"])
 async def test_escaped_characters_reach_gemini_as_typed_and_the_caption_pings_nobody(
     slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini
 ) -> None:
-    typed = 'a shop sign that says "Fish & Chips <3 <!channel>"'
+    typed = 'a shop sign that says "Fish & Chips <3 <!channel> <@U0BOSS>"'
     wire = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     await slack_bot.deliver(fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> {wire}"))
     [upload] = await uploads(fake_slack, 1)
@@ -121,3 +122,17 @@ async def test_a_slack_connect_file_slack_will_not_open_is_named(
 
     assert "attach it here again" in refusal["text"]
     assert fake_gemini.requests == [] and await credits(slack_bot, ALICE_KEY) == 0
+
+
+@pytest.mark.parametrize("mode", ["socket"])
+async def test_a_files_info_lookup_that_loses_its_connection_still_answers(
+    slack_bot, fake_slack: FakeSlack, fake_gemini: FakeGemini
+) -> None:
+    fake_slack.hang_up_next("files.info", times=5)  # the connection drops, retries included
+    stub = {"id": "F0PARTNER", "mode": "file_access", "file_access": "check_file_info", "user": HUMAN}
+    mention = fake_slack.app_mention(HUMAN, CHANNEL, f"<@{fake_slack.bot_user_id}> use this", files=[stub])
+    await slack_bot.deliver(mention)
+    refusal = await ephemeral(fake_slack, HUMAN, "no way to download")
+
+    assert fake_gemini.requests == [] and await credits(slack_bot, ALICE_KEY) == 0
+    assert "attach it here again" in refusal["text"]
