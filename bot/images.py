@@ -210,8 +210,10 @@ def _prepare_opened(src: ImageFile.ImageFile, data: bytes, mime: str, max_side: 
     image, rotated = to_upright(src, max_side=max_side)
     if mime in _KEEPABLE and not (rotated or resized or animated):
         return PreparedImage(data, mime, src.width, src.height, original_mime=mime, resized=False)
-    if max(image.size) > max_side and image.mode in _RESAMPLED:
-        image = shrink(image, max_side / max(image.size))  # first: a mode change of the full size is another copy
+    if max(image.size) > max_side and image.mode in _RESAMPLED and "transparency" not in image.info:
+        # First: a mode change of the full size is another copy. Not with a colour key (tRNS) for transparency:
+        # resampled edge pixels would no longer match the key and come out opaque.
+        image = shrink(image, max_side / max(image.size))
     out = to_output_mode(image)
     if max(out.size) > max_side:
         out = shrink(out, max_side / max(out.size))

@@ -380,3 +380,17 @@ async def test_an_avif_photo_is_sent_on_as_jpeg() -> None:
     )
     assert (prepared.mime, prepared.width, prepared.height) == ("image/jpeg", 64, 48)
     assert Image.open(io.BytesIO(prepared.data)).getpixel((32, 24))[0] > 200  # still red
+
+
+async def test_a_colour_keyed_png_shrunk_keeps_a_clean_transparent_edge() -> None:
+    keyed = Image.new("RGB", (3000, 1000), (255, 255, 255))
+    keyed.paste((0, 0, 0), (0, 0, 1500, 1000))  # the left half is the transparent colour (tRNS)
+    buffer = io.BytesIO()
+    keyed.save(buffer, "PNG", transparency=(0, 0, 0))
+    prepared = await prepare_reference(
+        buffer.getvalue(), filename="keyed.png", max_bytes=50 << 20, max_pixels=50_000_000, max_side=2048
+    )
+    out = Image.open(io.BytesIO(prepared.data)).convert("RGBA")
+    row = [out.getpixel((x, 100)) for x in range(out.width)]
+    assert prepared.mime == "image/png" and out.width == 2048
+    assert not [px for px in row if px[3] == 255 and px[0] < 128]  # no opaque dark fringe where the key was resampled
