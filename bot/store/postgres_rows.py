@@ -26,6 +26,7 @@ DEAD_SESSIONS = """
 SELECT s.id FROM sessions s
 WHERE GREATEST(s.created_at, s.ended_at) < $1
 AND NOT EXISTS (SELECT 1 FROM turns t WHERE t.session_id = s.id AND GREATEST(t.created_at, t.finished_at) >= $1)
+AND NOT EXISTS (SELECT 1 FROM thread_leases l WHERE l.thread_key = s.thread_key)  -- a turn is running there now
 """
 
 PURGE = (

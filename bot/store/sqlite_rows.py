@@ -41,6 +41,7 @@ WHERE MAX(s.created_at, COALESCE(s.ended_at, '')) < :before
 AND NOT EXISTS (
     SELECT 1 FROM turns t WHERE t.session_id = s.id AND MAX(t.created_at, COALESCE(t.finished_at, '')) >= :before
 )
+AND NOT EXISTS (SELECT 1 FROM thread_leases l WHERE l.thread_key = s.thread_key)  -- a turn is running there now
 """
 # Retention, on the database's writer (every statement finds its rows through an index: migration 5).
 PURGE = (

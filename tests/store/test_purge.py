@@ -57,3 +57,18 @@ async def test_purge_deletes_old_data_and_keeps_recent(store: Store, clock: Cloc
     # The held reservation is still settleable; nothing else is left to purge.
     assert await store.refund(held_old.id, usd=0.0, now=NOW)
     assert await store.purge(before=CUTOFF) == 0
+
+
+async def test_purge_spares_an_idle_session_while_a_turn_holds_its_thread(store: Store, clock: Clock) -> None:
+    # Someone comes back to a session idle past retention: their turn holds the thread while it downloads, reads
+    # the history and calls the model. A purge then must not delete the session under it (its turn row would fail).
+    idle = await store.get_or_create_session(thread_key="idle", user_key="u", now=OLD)
+    await store.insert_turn(make_turn("idle-1", idle.id, created_at=OLD))
+    assert await store.try_lease("idle", owner="p", now=NOW, ttl=timedelta(minutes=3))
+
+    await store.purge(before=CUTOFF)
+    assert await store.get_session(idle.id) is not None and await store.get_turn("idle-1") is not None
+
+    await store.release_lease("idle", owner="p")
+    await store.purge(before=CUTOFF)
+    assert await store.get_session(idle.id) is None
