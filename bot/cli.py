@@ -149,9 +149,13 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
     services = await _open(settings)
     if services is None:
         return EXIT_NOT_CONFIGURED
+    # The same heartbeat as `run`: another process on this database would otherwise reclaim a long turn's holds.
+    maintenance = asyncio.create_task(run_maintenance(services, interval=settings.maintenance_seconds))
     try:
         await console.chat(services, session=args.session, out_dir=args.out)
     finally:
+        maintenance.cancel()
+        await asyncio.gather(maintenance, return_exceptions=True)
         await services.close()
     return 0
 

@@ -17,8 +17,9 @@ class InputRejectedError(UserError):
 
 
 def check_prompt(text: str, *, images: int, required: bool = True) -> str:
-    """The prompt, stripped; refuse an empty one (with no images) or one too long to be a prompt."""
-    prompt = text.strip()
+    """The prompt, stripped (and without NUL characters, which Postgres text can't hold); refuse an empty one (with
+    no images) or one too long to be a prompt."""
+    prompt = text.replace("\x00", "").strip()
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InputRejectedError(
             f"Your prompt is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}. Shorten it and try again."

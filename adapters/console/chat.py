@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,13 @@ class ChatState:
     options: dict[str, str] = field(default_factory=dict)
 
 
+def folder_for(session: str) -> str:
+    """The session's folder name under the output folder: letters, digits, `-`, `_` and `.` only, so a name like
+    `../x` or `/tmp/x` can't write anywhere else."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", session).strip("._") or "session"
+    return cleaned[:80]
+
+
 class ConsoleChat:
     """Reads lines, turns them into invocations, prints the replies."""
 
@@ -52,7 +60,7 @@ class ConsoleChat:
         self.user = UserRef("console", name, display_name=name, platform_admin=True)
         self.thread = ThreadRef("console", "local", "terminal", session)
         self.responder = ConsoleResponder(
-            (out_dir or services.settings.output_dir) / session, stdout=stdout, stderr=stderr
+            (out_dir or services.settings.output_dir) / folder_for(session), stdout=stdout, stderr=stderr
         )
         self.out = self.responder.stdout
         self.state = ChatState()

@@ -25,12 +25,18 @@ class LocalImage:
 
     @property
     def declared_size(self) -> int | None:
-        return self.path.stat().st_size
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return None  # gone since /attach: read() says so
 
     async def read(self, max_bytes: int) -> bytes:
-        size = self.path.stat().st_size
-        if size > max_bytes:
-            raise ImageRejected(
-                "too_large", f"“{self.filename}” is {human_bytes(size)}; the limit is {human_bytes(max_bytes)}."
-            )
-        return self.path.read_bytes()
+        try:
+            size = self.path.stat().st_size
+            if size > max_bytes:
+                raise ImageRejected(
+                    "too_large", f"“{self.filename}” is {human_bytes(size)}; the limit is {human_bytes(max_bytes)}."
+                )
+            return self.path.read_bytes()
+        except OSError as exc:  # moved, deleted or unreadable since /attach
+            raise ImageRejected("unavailable", f"I can't read “{self.filename}” any more: {exc.strerror}.") from exc

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import getpass
+import io
 import os
 import socket
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from bot import cli as bot_cli
 from bot.catalog import FLASH_31
 from bot.gemini import Content, ImageRequest
-from tests.core.conftest import ALICE, NOON
+from bot.maintenance import reclaim_once
+from bot.services import build_services
+from tests.core.conftest import ALICE, NOON, make_settings
 from tests.fakes.gemini import FakeGemini
 
 
@@ -154,3 +163,23 @@ async def test_a_reservation_ttl_the_heartbeat_cannot_keep_up_with_is_refused(tm
     code, _, err = await cli(tmp_path, "doctor", env=env)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "BANANABOT_RESERVATION_TTL_SECONDS (60) must be at least twice BANANABOT_MAINTENANCE_SECONDS (60)" in err
+
+
+async def test_a_chat_turn_longer_than_the_reservation_ttl_keeps_its_holds(
+    fake_gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `bananabot chat` beats the same heartbeat as `run`: a `run` replica on the same database must not reclaim it.
+    settings = make_settings(fake_gemini, tmp_path, reservation_ttl_seconds=5, maintenance_seconds=1)
+    fake_gemini.latency = 7.0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a red fox in the snow\n"))
+    chat = asyncio.create_task(bot_cli._chat(settings, argparse.Namespace(session="default", out=tmp_path / "out")))
+    other = await build_services(settings)
+    try:
+        await asyncio.sleep(6)  # past the TTL, while the model still works
+        reclaimed = await reclaim_once(other)
+        assert await chat == 0
+        usage = await other.store.usage(f"console:{getpass.getuser() or 'console'}", now=datetime.now(UTC))
+    finally:
+        await other.close()
+    assert reclaimed == 0
+    assert list((tmp_path / "out" / "default").glob("*.png")) and usage.day_credits == 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import sys
 from pathlib import Path
 
 from PIL import Image
 
+from adapters.console.chat import ConsoleChat
 from bot.catalog import FLASH_31
 from tests.core.conftest import png_bytes
 from tests.fakes.gemini import FakeGemini
@@ -100,3 +102,27 @@ async def test_without_a_key_chat_says_what_to_set(tmp_path: Path) -> None:
     _, err = await process.communicate()
     assert process.returncode == 2
     assert b"GEMINI_API_KEY" in err
+
+
+async def test_a_session_name_cannot_write_outside_the_output_folder(make_services, tmp_path: Path) -> None:
+    services = await make_services()
+    out_dir = tmp_path / "out"
+    chat = ConsoleChat(services, session="../../escaped", out_dir=out_dir, stdout=io.StringIO(), stderr=io.StringIO())
+    await chat.handle("a red fox")
+
+    assert chat.responder.saved
+    assert all(out_dir.resolve() in path.resolve().parents for path in chat.responder.saved)
+
+
+async def test_an_attachment_deleted_after_attach_is_refused_by_name(make_services, tmp_path: Path) -> None:
+    services = await make_services()
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(png_bytes(100, 100))
+    stdout = io.StringIO()
+    chat = ConsoleChat(services, out_dir=tmp_path / "out", stdout=stdout, stderr=io.StringIO())
+    await chat.handle(f"/attach {ref}")
+    ref.unlink()
+    await chat.handle("use this")
+
+    assert "I can't read “ref.png” any more" in stdout.getvalue()
+    assert "Something went wrong" not in stdout.getvalue()

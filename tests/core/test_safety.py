@@ -187,3 +187,10 @@ async def test_a_turn_a_shutdown_stops_tells_its_user_and_ends_its_progress(serv
     assert responder.texts == [STOPPED] and responder.replies[0].ephemeral
     assert [event.kind for event in responder.events] == ["started", "failed"]
     assert (await services.store.usage(ALICE.key, now=NOON)).day_credits == 0
+
+
+async def test_a_nul_character_in_a_prompt_is_dropped_before_anything_is_stored(run, fake_gemini) -> None:
+    # Postgres text can't hold U+0000: the turn row failed after the model was paid. SQLite took it.
+    [reply] = await run("imagine", "a fox\x00 in snow")
+    assert reply.images
+    assert fake_gemini.requests[-1].body["contents"][-1]["parts"][-1]["text"] == "a fox in snow"
