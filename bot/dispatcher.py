@@ -13,7 +13,7 @@ from bot.charges import settle
 from bot.command import Command
 from bot.errors import UserError
 from bot.logs import SESSION_KEY
-from bot.models import Invocation, Progress, Reply
+from bot.models import Invocation, Progress, Reply, UserRef
 from bot.ports import Responder
 from bot.services import Services
 
@@ -53,8 +53,8 @@ async def _dispatch(
     if inv.thread is None:
         return await _deliver(responder, services, [_refusal("This works inside an image session thread.")])
     user = inv.user.key
-    if services.in_flight[user] >= services.settings.user_max_in_flight:
-        busy = f"You already have {services.in_flight[user]} requests on the way; wait for one to finish."
+    busy = too_busy(services, inv.user)
+    if busy is not None:
         return await _deliver(responder, services, [_refusal(busy)])
 
     async def queued(position: int) -> None:
@@ -81,6 +81,14 @@ async def _dispatch(
     failed = any(reply.error for reply in replies)
     await _progress(responder, Progress("failed" if failed else "finished", elapsed=time.monotonic() - started))
     return replies
+
+
+def too_busy(services: Services, user: UserRef) -> str | None:
+    """The refusal for a user with BANANABOT_USER_MAX_IN_FLIGHT requests on the way already, else None."""
+    running = services.in_flight.get(user.key, 0)
+    if running >= services.settings.user_max_in_flight:
+        return f"You already have {running} requests on the way; wait for one to finish."
+    return None
 
 
 @asynccontextmanager

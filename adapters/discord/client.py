@@ -25,7 +25,7 @@ from adapters.discord.translate import (
     turn_of_message,
     user_ref,
 )
-from bot.dispatcher import dispatch
+from bot.dispatcher import dispatch, too_busy
 from bot.models import Button, Invocation
 from bot.services import Services
 from bot.targets import size_option
@@ -113,6 +113,10 @@ class BananaHandlers(discord.Client):
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel = interaction.channel
         if isinstance(channel, discord.Thread):
+            cannot = self._cannot_post(interaction, channel)
+            if cannot is not None:
+                await interaction.edit_original_response(content=cannot)
+                return
             await self._run(interaction, "imagine", channel, text=prompt, attachments=attachments, options=options)
             return
         if not isinstance(channel, discord.TextChannel):
@@ -122,7 +126,15 @@ class BananaHandlers(discord.Client):
             return
         if await self._refused(interaction, channel.id):
             return
+        cannot = self._cannot_post(interaction, None)
+        if cannot is not None:  # no paid image nobody could see, and no empty thread
+            await interaction.edit_original_response(content=cannot)
+            return
         user = user_ref(interaction.user)
+        busy = too_busy(self.services, user)
+        if busy is not None:
+            await interaction.edit_original_response(content=busy)
+            return
         asked = Invocation("imagine", user, None, prompt, tuple(DiscordAttachment(a) for a in attachments), options)
         wrong = refusal_before_start(asked, self.services)
         if wrong is not None:  # no public thread for a request that can't run
@@ -179,7 +191,40 @@ class BananaHandlers(discord.Client):
         if found is None:
             await interaction.edit_original_response(content="I don't know that button.")
             return
+        if not interaction.permissions.send_messages_in_threads:  # the bot would post for someone who may not
+            await interaction.edit_original_response(content="You can't post in this thread, so I won't for you.")
+            return
+        cannot = self._cannot_post(interaction, channel) if found[0] != "undo" else None
+        if cannot is not None:
+            await interaction.edit_original_response(content=cannot)
+            return
         await self._run(interaction, found[0], channel, options=found[1])
+
+    @staticmethod
+    def _cannot_post(interaction: Interaction, thread: discord.Thread | None) -> str | None:
+        """Why a result could not be posted where this interaction would put it (checked before the model is
+        paid), or None. The bot's own permissions in the channel come with the interaction."""
+        if thread is not None and thread.locked:  # an archived one reopens when the bot posts; a locked one doesn't
+            return "This thread is locked, so I can't post results here. Nothing was charged."
+        allowed = interaction.app_permissions
+        missing = [
+            name
+            for name, granted in (
+                ("Send Messages in Threads", allowed.send_messages_in_threads),
+                ("Attach Files", allowed.attach_files),
+                *((("Create Public Threads", allowed.create_public_threads),) if thread is None else ()),
+            )
+            if not granted
+        ]
+        if not missing:
+            return None
+        need = f"I need the {' and '.join(missing)} permission{'s' if len(missing) > 1 else ''}"
+        if thread is None:
+            return (
+                f"I can't start a session here: {need} in this channel. Ask a server admin, or use /imagine in "
+                "another channel. Nothing was charged."
+            )
+        return f"I can't post images in this thread: {need}. Ask a server admin. Nothing was charged."
 
     # Plain messages in a session thread
     async def on_message(self, message: discord.Message) -> None:
@@ -189,8 +234,8 @@ class BananaHandlers(discord.Client):
             return
         thread = message.channel
         key = thread_key(thread.guild.id, thread.parent_id, thread.id)
-        if await self.services.store.active_session(key) is None:
-            return  # not one of ours (or reset): stay quiet
+        if await self.services.store.active_session(key) is None and thread.owner_id != self._my_id():
+            return  # not one of ours: stay quiet (a thread the bot opened is, also after /reset)
         user = user_ref(message.author)
         denied = refusal(
             self.services.settings, guild_id=thread.guild.id, channel_id=thread.parent_id, role_ids=user.roles
@@ -219,6 +264,9 @@ class BananaHandlers(discord.Client):
             await dispatch(invocation, responder, self.services, COMMANDS)
         finally:
             await responder.close()
+
+    def _my_id(self) -> int | None:
+        return self.user.id if self.user is not None else None
 
     def _addressed(self, message: discord.Message) -> bool:
         me = self.user
@@ -251,9 +299,14 @@ class BananaHandlers(discord.Client):
             text,
             tuple(DiscordAttachment(a) for a in attachments),
             dict(options or {}),
-            upload_limit=interaction.filesize_limit,
+            # The interaction's limit is the larger of the user's (Nitro) and the server's; the bot posts as itself.
+            upload_limit=min(interaction.filesize_limit, interaction.guild.filesize_limit)
+            if interaction.guild is not None
+            else interaction.filesize_limit,
         )
-        responder = DiscordResponder(thread=channel, interaction=interaction, deferral=deferral)
+        responder = DiscordResponder(
+            thread=channel, interaction=interaction, deferral=deferral, mention=interaction.user.mention
+        )
         try:
             await dispatch(invocation, responder, self.services, COMMANDS)
         finally:

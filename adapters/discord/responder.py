@@ -60,7 +60,8 @@ class DiscordResponder:
         if view is not None:
             kwargs["view"] = view
         if reply.error and self.source is not None:
-            kwargs["reference"] = self.source
+            # Not required to exist: the prompt may be deleted (by its author, a moderation bot) before the answer.
+            kwargs["reference"] = self.source.to_reference(fail_if_not_exists=False)
             kwargs["mention_author"] = False
         await self.thread.send(**kwargs)
 
