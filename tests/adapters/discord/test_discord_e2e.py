@@ -60,6 +60,13 @@ async def start_session(fake: FakeDiscord, world: World, prompt: str, **options)
     return sent, thread_id
 
 
+async def first_result(fake: FakeDiscord, world: World, prompt: str = "a tea pot") -> tuple[str, dict]:
+    """A session started with /imagine, once its first image is posted: the thread id and that result message."""
+    _, thread_id = await start_session(fake, world, prompt)
+    [result] = await wait_images(fake, thread_id, 1)
+    return thread_id, result
+
+
 async def test_imagine_then_two_users_continue_in_the_thread(
     discord_bot: DiscordBot, fake_discord_raw: FakeDiscord, fake_gemini: FakeGemini, world: World
 ) -> None:

@@ -5,16 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.adapters.discord.conftest import DiscordBot, World
-from tests.adapters.discord.test_discord_e2e import private_texts, start_session, wait_images
+from tests.adapters.discord.test_discord_e2e import first_result, private_texts
 from tests.core.conftest import png_bytes
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gemini import FakeGemini
-
-
-async def session_with_an_image(fake: FakeDiscord, world: World) -> str:
-    _, thread_id = await start_session(fake, world, "a tea pot")
-    await wait_images(fake, thread_id, 1)
-    return thread_id
 
 
 def bot_texts(fake: FakeDiscord, channel_id: str) -> list[str]:
@@ -52,7 +46,7 @@ async def test_an_attachment_discord_no_longer_serves_is_named(
     discord_bot: DiscordBot, fake_discord_raw: FakeDiscord, fake_gemini: FakeGemini, world: World
 ) -> None:
     fake = fake_discord_raw
-    thread_id = await session_with_an_image(fake, world)
+    thread_id, _ = await first_result(fake, world)
     fake.state.expired.add("later.png")
     await fake.send_message(
         thread_id, world.alice, "use this one", attachments=[("later.png", "image/png", png_bytes())]
@@ -68,7 +62,7 @@ async def test_a_bare_mention_in_a_session_thread_is_told_what_to_send(
     discord_bot: DiscordBot, fake_discord_raw: FakeDiscord, fake_gemini: FakeGemini, world: World
 ) -> None:
     fake = fake_discord_raw
-    thread_id = await session_with_an_image(fake, world)
+    thread_id, _ = await first_result(fake, world)
     await fake.send_message(thread_id, world.alice, f"<@{fake.bot_id}>")
 
     await fake.wait_for(lambda: [t for t in bot_texts(fake, thread_id) if "Tell me what to draw" in t], timeout=10)

@@ -8,7 +8,7 @@ import pytest
 
 import tests.fakes.discord.driver as fake_driver
 from tests.adapters.discord.conftest import DiscordBot, World
-from tests.adapters.discord.test_discord_e2e import custom_ids, images_in, private_texts, start_session, wait_images
+from tests.adapters.discord.test_discord_e2e import custom_ids, first_result, images_in, private_texts
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.channels import ATTACH_FILES, SEND_IN_THREADS, SEND_MESSAGES
 from tests.fakes.discord.payloads import channel_payload
@@ -25,8 +25,7 @@ async def test_after_reset_a_plain_message_starts_a_fresh_session(
     discord_bot: DiscordBot, fake_discord_raw: FakeDiscord, fake_gemini: FakeGemini, world: World
 ) -> None:
     fake = fake_discord_raw
-    _, thread_id = await start_session(fake, world, "a tea pot")
-    await wait_images(fake, thread_id, 1)
+    thread_id, _ = await first_result(fake, world)
     reset = await fake.send_slash_command(world.guild_id, thread_id, world.alice, "reset")
     await fake.wait_for(lambda: any("Session ended" in t for t in bot_texts(fake, thread_id)), timeout=10)
     said = next(t for t in bot_texts(fake, thread_id) if "Session ended" in t)
@@ -113,8 +112,7 @@ async def test_a_member_who_may_not_post_in_the_thread_cannot_make_the_bot_post_
     guild.members[fake.bot_id].roles.append(posters)
     guild.members[world.alice].roles.append(posters)
     everyone.permissions &= ~(SEND_MESSAGES | SEND_IN_THREADS)  # bob may read, not post
-    _, thread_id = await start_session(fake, world, "a tea pot")
-    [result] = await wait_images(fake, thread_id, 1)
+    thread_id, result = await first_result(fake, world)
     click = await fake.send_button_click(
         world.guild_id, thread_id, result["id"], world.bob, custom_ids(result)["variations"]
     )
@@ -128,8 +126,7 @@ async def test_a_deleted_prompt_that_fails_is_still_explained(
     discord_bot: DiscordBot, fake_discord_raw: FakeDiscord, fake_gemini: FakeGemini, world: World
 ) -> None:
     fake = fake_discord_raw
-    _, thread_id = await start_session(fake, world, "a tea pot")
-    await wait_images(fake, thread_id, 1)
+    thread_id, _ = await first_result(fake, world)
     fake_gemini.latency = 1.5
     sent = await fake.send_message(thread_id, world.alice, "[fault:image_safety] make it scary")
     await asyncio.sleep(0.3)
@@ -150,8 +147,7 @@ async def test_a_failed_click_that_waited_past_the_interaction_token_names_its_u
     from tests.fakes.gemini import Fault
 
     fake = fake_discord_raw
-    _, thread_id = await start_session(fake, world, "a tea pot")
-    [first] = await wait_images(fake, thread_id, 1)
+    thread_id, first = await first_result(fake, world)
     monkeypatch.setattr(responder, "INTERACTION_TTL", 1.0)  # 15 minutes, scaled down
     fake.token_ttl = 1.0
     fake_gemini.latency = 2.5
@@ -170,8 +166,7 @@ async def test_a_click_in_a_locked_thread_spends_no_generation(
     discord_bot: DiscordBot, fake_discord_raw: FakeDiscord, fake_gemini: FakeGemini, world: World
 ) -> None:
     fake = fake_discord_raw
-    _, thread_id = await start_session(fake, world, "a tea pot")
-    [first] = await wait_images(fake, thread_id, 1)
+    thread_id, first = await first_result(fake, world)
     thread = fake.state.channel(thread_id)
     thread.archived = thread.locked = True  # a moderator closed the thread: Discord tells the bot
     await fake.hub.emit("THREAD_UPDATE", channel_payload(thread), intent=1)
